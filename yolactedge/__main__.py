@@ -1,0 +1,5 @@
+import sys
+
+from yolactedge.cli.main import main
+
+sys.exit(main())
