@@ -5,26 +5,14 @@ BGR uint8 image -> float32 -> cv2 bilinear resize to the network size (aspect ra
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 
+from yolactedge.config.schema import BGR_MEANS, BGR_STDS, PreprocessConfig
 from yolactedge.data.image_io import to_bgr_uint8
 
-BGR_MEANS = (103.94, 116.78, 123.68)
-BGR_STDS = (57.38, 57.12, 58.40)
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """How images become network input; travels inside checkpoints and exported engines."""
-
-    input_size: tuple[int, int] = (550, 550)  # (height, width)
-    mean: tuple[float, float, float] = BGR_MEANS  # BGR order
-    std: tuple[float, float, float] = BGR_STDS  # BGR order
-    to_rgb: bool = True
+__all__ = ["BGR_MEANS", "BGR_STDS", "PreprocessConfig", "normalize_resized", "preprocess_batch", "preprocess_image", "resize_bgr"]
 
 
 def resize_bgr(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:

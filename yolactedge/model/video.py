@@ -1,0 +1,62 @@
+"""The non-keyframe path: Partial Feature Transform from a cached keyframe."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from yolactedge.model.flow import SPA, FeatFlowNet, FlowPreConvs
+from yolactedge.model.fpn import resize_bilinear
+from yolactedge.model.outputs import KeyframeState
+from yolactedge.model.warp import warp
+
+
+@dataclass
+class VideoModules:
+    """Groups the modules the video presets add; the network registers them by their original names."""
+
+    flow_net_pre_convs: FlowPreConvs
+    flow_net: FeatFlowNet
+    spa: SPA | None = None
+
+
+def warp_with_scale(features: torch.Tensor, flow: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return warp(features, flow) * scale + bias
+
+
+class VideoMixin:
+    """Methods of ``Yolact`` for video presets (kept apart so the image path reads plainly)."""
+
+    flow_net_pre_convs: nn.Module
+    flow_net: FeatFlowNet
+
+    def make_keyframe_state(self, feats: tuple[torch.Tensor, ...], lateral: torch.Tensor) -> KeyframeState:
+        lateral = lateral.detach()
+        return KeyframeState(
+            feats=tuple(f.detach() for f in feats),
+            lateral=lateral,
+            flow_features=self.flow_net_pre_convs(lateral).detach(),
+        )
+
+    def estimate_flow(self, lateral: torch.Tensor, state: KeyframeState, with_level1: bool = False):
+        """Flow from the current frame (target) to the keyframe (source) at P4/P5 (and P3 if asked)."""
+        source = state.flow_features if state.flow_features is not None else self.flow_net_pre_convs(state.lateral)
+        if source.shape[0] != lateral.shape[0]:
+            source = source.expand(lateral.shape[0], *source.shape[1:])
+        return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1)
+
+    def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState) -> tuple[torch.Tensor, ...]:
+        """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA)."""
+        (flow4, scale4, bias4), (flow5, scale5, bias5) = self.estimate_flow(lateral, state)
+        key4, key5 = state.feats[1], state.feats[2]
+        if key4.shape[0] != lateral.shape[0]:
+            key4 = key4.expand(lateral.shape[0], *key4.shape[1:])
+            key5 = key5.expand(lateral.shape[0], *key5.shape[1:])
+        w4 = warp_with_scale(key4, flow4, scale4, bias4)
+        w5 = warp_with_scale(key5, flow5, scale5, bias5)
+        m3 = resize_bilinear(w4, lateral.shape[-2:]) + lateral
+        spa = getattr(self, "spa", None)
+        if spa is not None:
+            w4, w5 = spa(lateral, w4, w5)
+        return m3, w4, w5

@@ -1,0 +1,87 @@
+"""The YolactEdge network: backbone -> two-phase FPN -> ProtoNet + shared head.
+
+Module attribute names and registration order equal the original's, so original checkpoints
+load with a plain ``load_state_dict``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from yolactedge.model.fpn import FPNPhase1, FPNPhase2
+from yolactedge.model.head import PredictionHead
+from yolactedge.model.outputs import KeyframeState, YolactOutput
+from yolactedge.model.priors import PriorCache
+from yolactedge.model.protonet import ProtoNet
+from yolactedge.model.video import VideoModules, VideoMixin
+
+
+class Yolact(VideoMixin, nn.Module):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        proto_net: ProtoNet,
+        fpn_phase_1: FPNPhase1,
+        fpn_phase_2: FPNPhase2,
+        head: PredictionHead,
+        priors: PriorCache,
+        semantic_seg_conv: nn.Module | None = None,
+        video: VideoModules | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.proto_net = proto_net
+        self.fpn_phase_1 = fpn_phase_1
+        self.fpn_phase_2 = fpn_phase_2
+        # Video modules are registered directly (spa, flow_net_pre_convs, flow_net) for the
+        # original key names; ``VideoModules`` only groups them.
+        if video is not None:
+            if video.spa is not None:
+                self.spa = video.spa
+            self.flow_net_pre_convs = video.flow_net_pre_convs
+            self.flow_net = video.flow_net
+        self.prediction_layers = nn.ModuleList([head])
+        self.semantic_seg_conv = semantic_seg_conv
+        self.priors = priors
+
+    @property
+    def is_video(self) -> bool:
+        return hasattr(self, "flow_net")
+
+    # -- stages (also the units of per-component export) -------------------------------------
+    def heads(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        head = self.prediction_layers[0]
+        outs = [head(level) for level in levels]
+        loc, conf, coef = (torch.cat([o[i] for o in outs], 1) for i in range(3))
+        return loc, conf, coef
+
+    def keyframe_features(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        c3, c4, c5 = self.backbone(x)
+        m3, m4, m5, l3 = self.fpn_phase_1(c3, c4, c5)
+        return (m3, m4, m5), l3
+
+    def forward(self, x: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
+        if keyframe_state is None:
+            feats, lateral = self.keyframe_features(x)
+            state = self.make_keyframe_state(feats, lateral) if self.is_video else None
+        else:
+            if not self.is_video:
+                raise ValueError("keyframe_state given, but this model has no flow network (not a video preset)")
+            c3 = self.backbone.forward_partial(x)
+            lateral = self.fpn_phase_1.lateral_c3(c3)
+            feats = self.partial_feature_transform(lateral, keyframe_state)
+            state = keyframe_state
+        levels = self.fpn_phase_2(*feats)
+        proto = self.proto_net(levels[0]).permute(0, 2, 3, 1).contiguous()
+        loc, conf, coef = self.heads(levels)
+        priors = self.priors([tuple(level.shape[-2:]) for level in levels], x.device, loc.dtype)
+        segm = None
+        if self.training:
+            if self.semantic_seg_conv is not None:
+                segm = self.semantic_seg_conv(levels[0])
+        else:
+            conf = F.softmax(conf, -1)
+        if state is not None and keyframe_state is None:
+            state = state._replace(proto=proto.detach(), levels=tuple(level.detach() for level in levels))
+        return YolactOutput(loc, conf, coef, priors, proto, segm, state)
