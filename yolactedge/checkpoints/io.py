@@ -44,7 +44,7 @@ def load_weights_file(path: str | os.PathLike) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text:
+        if "Unsupported global" in text or "Unsupported class" in text:
             raise CheckpointError(
                 f"{path}: refused to load: the file contains Python objects beyond tensors and plain "
                 "containers, which could run code. Re-save it as a plain state dict "
