@@ -19,6 +19,7 @@ from yolactedge.config.presets import get_config
 from yolactedge.config.schema import ModelConfig
 from yolactedge.data.preprocess import preprocess_image
 from yolactedge.data.sources import Frame, load_source
+from yolactedge.deploy.engine import Engine, PyTorchEngine
 from yolactedge.model import KeyframeState, YolactOutput, build_model
 from yolactedge.ops.detect import detect_one, filter_detections, postprocess
 
@@ -28,10 +29,15 @@ log = logging.getLogger(__name__)
 class YolactEdge:
     """A model plus its config, class names and pre/post-processing."""
 
-    def __init__(self, model: nn.Module, config: ModelConfig, device: str | torch.device = "auto"):
-        self.device = resolve_device(device)
+    def __init__(self, model: nn.Module | Engine, config: ModelConfig, device: str | torch.device = "auto",
+                 half: bool = False):
         self.config = config
-        self.model = model.to(self.device).eval()
+        if isinstance(model, nn.Module):
+            self.device = resolve_device(device)
+            self.engine: Engine = PyTorchEngine(model, config, self.device, half=half)
+        else:
+            self.engine = model
+            self.device = model.device
         self.names = dict(enumerate(config.class_names))
         self._scheduler: KeyframeScheduler | None = None
         self._state: KeyframeState | None = None
@@ -40,12 +46,18 @@ class YolactEdge:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike, config: ModelConfig | str | None = None,
-             device: str | torch.device = "auto") -> "YolactEdge":
-        """Our checkpoints carry their config; original checkpoints need ``config`` (a preset name)."""
+             device: str | torch.device = "auto", half: bool = False) -> "YolactEdge":
+        """Our checkpoints carry their config; original checkpoints need ``config`` (a preset name).
+        A folder written by ``yolactedge export`` loads its engines (ONNX Runtime / OpenVINO / TensorRT)."""
+        if os.path.isdir(path):
+            from yolactedge.deploy.load import load_engine
+
+            engine = load_engine(path, device=device)
+            return cls(engine, engine.config)
         checkpoint = read_checkpoint(path, config)
         model = build_model(checkpoint.config)
         load_model_weights(model, checkpoint)
-        return cls(model, checkpoint.config, device)
+        return cls(model, checkpoint.config, device, half=half)
 
     @classmethod
     def from_config(cls, config: ModelConfig | str, device: str | torch.device = "auto", **overrides: Any) -> "YolactEdge":
@@ -54,14 +66,21 @@ class YolactEdge:
         return cls(build_model(cfg), cfg, device)
 
     @property
+    def model(self) -> nn.Module:
+        """The PyTorch module (only for the PyTorch backend)."""
+        model = getattr(self.engine, "model", None)
+        if model is None:
+            raise AttributeError(f"the {self.engine.backend} backend has no PyTorch module")
+        return model
+
+    @property
     def is_video(self) -> bool:
-        return bool(getattr(self.model, "is_video", False))
+        return self.engine.is_video
 
     # -- raw network ---------------------------------------------------------------------------
-    @torch.inference_mode()
     def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
         """Preprocessed float32 [N,3,H,W] -> raw outputs (conf are probabilities)."""
-        return self.model(batch.to(self.device), keyframe_state=keyframe_state)
+        return self.engine.infer(batch, keyframe_state)
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, source: Any, *, conf: float = 0.25, iou: float | None = None, max_det: int | None = None,

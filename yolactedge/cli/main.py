@@ -9,7 +9,9 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMAND_MODULES = ("predict", "checks", "synth", "train", "val", "export", "benchmark", "convert")
+SUBCOMMAND_MODULES = (
+    "demo", "predict", "checks", "synth", "datacheck", "train", "val", "export", "benchmark", "convert",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

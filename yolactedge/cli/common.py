@@ -1,0 +1,23 @@
+"""Arguments and helpers shared by subcommands."""
+from __future__ import annotations
+
+import argparse
+
+from yolactedge.assets import default_model_path
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="checkpoint (.pt/.pth); default: the bundled demo model trained on synthetic shapes")
+    parser.add_argument("--config", default=None,
+                        help="preset name for original plain state dicts, e.g. yolact_edge_config")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+
+
+def load_predictor(args: argparse.Namespace):
+    from yolactedge.api.predictor import YolactEdge
+
+    path = args.model or default_model_path()
+    if path is None:
+        raise SystemExit("no --model given and no bundled demo model in this installation; pass --model CKPT")
+    return YolactEdge.load(path, config=args.config, device=args.device)
