@@ -46,9 +46,14 @@ class VideoMixin:
             source = source.expand(lateral.shape[0], *source.shape[1:])
         return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1)
 
-    def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState) -> tuple[torch.Tensor, ...]:
-        """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA)."""
-        (flow4, scale4, bias4), (flow5, scale5, bias5) = self.estimate_flow(lateral, state)
+    def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None) -> tuple[torch.Tensor, ...]:
+        """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA).
+
+        ``flows``: the flow net's P4/P5 outputs if already computed.
+        """
+        if flows is None:
+            flows = self.estimate_flow(lateral, state)
+        (flow4, scale4, bias4), (flow5, scale5, bias5) = flows[-2:]
         key4, key5 = state.feats[1], state.feats[2]
         if key4.shape[0] != lateral.shape[0]:
             key4 = key4.expand(lateral.shape[0], *key4.shape[1:])
@@ -60,3 +65,12 @@ class VideoMixin:
         if spa is not None:
             w4, w5 = spa(lateral, w4, w5)
         return m3, w4, w5
+
+
+def warp_prototypes(proto: torch.Tensor, flow1: torch.Tensor) -> torch.Tensor:
+    """Reuse a keyframe's prototypes [N,Hp,Wp,k] on a non-keyframe by warping them with the P3-level
+    flow, upsampled to prototype resolution (flow units are resolution-independent)."""
+    flow = resize_bilinear(flow1, proto.shape[1:3])
+    if proto.shape[0] != flow.shape[0]:
+        proto = proto.expand(flow.shape[0], *proto.shape[1:])
+    return warp(proto.permute(0, 3, 1, 2), flow).permute(0, 2, 3, 1).contiguous()

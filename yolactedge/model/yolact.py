@@ -14,7 +14,7 @@ from yolactedge.model.head import PredictionHead
 from yolactedge.model.outputs import KeyframeState, YolactOutput
 from yolactedge.model.priors import PriorCache
 from yolactedge.model.protonet import ProtoNet
-from yolactedge.model.video import VideoModules, VideoMixin
+from yolactedge.model.video import VideoMixin, VideoModules, warp_prototypes
 
 
 class Yolact(VideoMixin, nn.Module):
@@ -44,6 +44,7 @@ class Yolact(VideoMixin, nn.Module):
         self.prediction_layers = nn.ModuleList([head])
         self.semantic_seg_conv = semantic_seg_conv
         self.priors = priors
+        self.reuse_prototypes = False  # a runtime option of the video path, see ``forward``
 
     @property
     def is_video(self) -> bool:
@@ -61,7 +62,16 @@ class Yolact(VideoMixin, nn.Module):
         m3, m4, m5, l3 = self.fpn_phase_1(c3, c4, c5)
         return (m3, m4, m5), l3
 
-    def forward(self, x: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
+    def forward(
+        self, x: torch.Tensor, keyframe_state: KeyframeState | None = None, reuse_prototypes: bool | None = None
+    ) -> YolactOutput:
+        """Keyframe (full network) when ``keyframe_state`` is None, else the non-keyframe path.
+
+        ``reuse_prototypes`` (non-keyframes only; default ``self.reuse_prototypes``): warp the
+        keyframe's prototypes with the P3-level flow instead of running ProtoNet.
+        """
+        reuse = self.reuse_prototypes if reuse_prototypes is None else reuse_prototypes
+        proto = None
         if keyframe_state is None:
             feats, lateral = self.keyframe_features(x)
             state = self.make_keyframe_state(feats, lateral) if self.is_video else None
@@ -70,10 +80,15 @@ class Yolact(VideoMixin, nn.Module):
                 raise ValueError("keyframe_state given, but this model has no flow network (not a video preset)")
             c3 = self.backbone.forward_partial(x)
             lateral = self.fpn_phase_1.lateral_c3(c3)
-            feats = self.partial_feature_transform(lateral, keyframe_state)
+            reuse = reuse and keyframe_state.proto is not None
+            flows = self.estimate_flow(lateral, keyframe_state, with_level1=reuse)
+            feats = self.partial_feature_transform(lateral, keyframe_state, flows)
+            if reuse:
+                proto = warp_prototypes(keyframe_state.proto, flows[0][0])
             state = keyframe_state
         levels = self.fpn_phase_2(*feats)
-        proto = self.proto_net(levels[0]).permute(0, 2, 3, 1).contiguous()
+        if proto is None:
+            proto = self.proto_net(levels[0]).permute(0, 2, 3, 1).contiguous()
         loc, conf, coef = self.heads(levels)
         priors = self.priors([tuple(level.shape[-2:]) for level in levels], x.device, loc.dtype)
         segm = None
