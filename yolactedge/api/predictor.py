@@ -153,5 +153,5 @@ class YolactEdge:
             boxes=inst.boxes.cpu().numpy().astype(np.float32), scores=inst.scores.cpu().numpy().astype(np.float32),
             class_ids=inst.classes.cpu().numpy().astype(np.int64),
             masks=None if inst.masks is None else inst.masks.cpu().numpy(),
-            speed=speed, keyframe=keyframe,
+            speed=speed, keyframe=keyframe, source=frame.source, is_video=frame.is_video, fps=frame.fps,
         )
