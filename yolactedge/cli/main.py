@@ -42,6 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except _user_errors() as exc:  # bad input: a clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from yolactedge.checkpoints.io import CheckpointError
+    from yolactedge.data.image_io import ImageReadError
+    from yolactedge.data.sources import SourceError
+
+    errors: list[type[BaseException]] = [CheckpointError, ImageReadError, SourceError]
+    try:
+        from yolactedge.data.errors import DatasetError
+
+        errors.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 if __name__ == "__main__":
