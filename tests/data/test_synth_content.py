@@ -1,0 +1,43 @@
+"""The generated scenes are varied and their annotations are the exact visible parts."""
+import json
+
+import numpy as np
+
+from yolactedge.data.synth import CLASS_NAMES, SHAPE_CLASSES, generate_image
+from yolactedge.data.synth.scene import MIN_VISIBLE_PIXELS
+
+
+def test_scene_statistics():
+    labels, fractions, crowds = set(), [], 0
+    for index in range(40):
+        synth = generate_image(0, index, image_size=(64, 64))
+        assert synth.image.shape == (64, 64, 3) and synth.image.dtype == np.uint8
+        objects = [i for i in synth.instances if not i.crowd]
+        crowds += sum(i.crowd for i in synth.instances)
+        for inst in synth.instances:
+            assert inst.mask.shape == (64, 64) and inst.mask.sum() >= MIN_VISIBLE_PIXELS
+            labels.add(inst.label)
+            fractions.append(inst.mask.mean())
+        if objects:  # visible parts never overlap: each pixel shows one layer
+            assert np.stack([i.mask for i in objects]).sum(0).max() <= 1
+    assert len(SHAPE_CLASSES) >= 6 and len(labels) == len(CLASS_NAMES)
+    assert crowds > 0
+    assert min(fractions) < 0.01 and max(fractions) > 0.15  # small and large objects
+
+
+def test_size_ranges_are_drawn_per_image():
+    sizes = {generate_image(0, i, image_size=((40, 60), (50, 70))).image.shape[:2] for i in range(6)}
+    assert len(sizes) > 1 and all(40 <= h <= 60 and 50 <= w <= 70 for h, w in sizes)
+
+
+def test_coco_json_layout(image_set):
+    data = json.loads(image_set["train_annotations"].read_text())
+    assert list(data) == ["info", "licenses", "images", "annotations", "categories"]
+    assert [c["id"] for c in data["categories"]] == [1, 3, 5, 7, 9, 11, 13, 15]
+    assert data["info"]["seed"] == 1 and data["info"]["split"] == "train"
+    segs = [a["segmentation"] for a in data["annotations"]]
+    assert any(isinstance(s, list) for s in segs)  # polygons for plain objects
+    crowd = [a for a in data["annotations"] if a["iscrowd"]]
+    assert crowd and all(isinstance(a["segmentation"]["counts"], list) for a in crowd)  # COCO-style RLE
+    rings = [a for a in data["annotations"] if a["category_id"] == 13 and not a["iscrowd"]]
+    assert all(isinstance(a["segmentation"], (list, dict)) for a in rings)

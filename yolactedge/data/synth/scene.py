@@ -1,0 +1,136 @@
+"""Layout of one still image: single objects, tight same-class clusters and clutter over a background.
+
+Masks are taken from the owner map after all layers are drawn, so they are exactly the visible
+parts; objects left with fewer than ``MIN_VISIBLE_PIXELS`` visible pixels are dropped. Some
+clusters are annotated as one ``iscrowd`` region (the union of their visible members), as COCO
+does for crowds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from yolactedge.data.synth.effects import apply_photometric, sample_photometric
+from yolactedge.data.synth.layers import (
+    Layer,
+    make_background_layer,
+    make_clutter_layer,
+    make_object_layer,
+    similarity,
+)
+from yolactedge.data.synth.render import render_layers
+from yolactedge.data.synth.seeding import SizeSpec, draw_size, split_key, sub_rng
+from yolactedge.data.synth.shapes import SHAPE_CLASSES, draw_object_size
+
+MIN_VISIBLE_PIXELS = 6
+CROWD_PROB = 0.5  # fraction of clusters annotated as one iscrowd region
+
+
+@dataclass
+class SynthInstance:
+    label: int  # 0-based class index into SHAPE_CLASSES
+    mask: np.ndarray  # HxW bool, exactly the visible pixels
+    crowd: bool = False
+
+
+@dataclass
+class SynthImage:
+    image: np.ndarray  # HxWx3 uint8 BGR
+    instances: list[SynthInstance] = field(default_factory=list)
+
+
+@dataclass
+class _Group:
+    layers: list[tuple[Layer, np.ndarray]]
+    annotate: bool  # False for clutter
+    crowd: bool = False
+
+
+def _single(rng: np.random.Generator, height: int, width: int, photos) -> _Group:
+    label = int(rng.integers(len(SHAPE_CLASSES)))
+    size = min(height, width) * float(np.exp(rng.uniform(np.log(0.05), np.log(0.55))))
+    w, h = draw_object_size(rng, SHAPE_CLASSES[label], size)
+    layer = make_object_layer(rng, label, w, h, photos)
+    pose = similarity(rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0, 2 * np.pi))
+    return _Group([(layer, pose)], annotate=True)
+
+
+def _cluster(rng: np.random.Generator, height: int, width: int, photos) -> _Group:
+    """5-13 small objects of one class packed around a centre (people in a crowd, cars in a lot)."""
+    label = int(rng.integers(len(SHAPE_CLASSES)))
+    count = int(rng.integers(5, 14))
+    size = min(height, width) * rng.uniform(0.035, 0.08)
+    spread = size * rng.uniform(0.3, 0.55) * np.sqrt(count)
+    cx, cy = rng.uniform(0.15, 0.85) * width, rng.uniform(0.15, 0.85) * height
+    members = []
+    for _ in range(count):
+        w, h = draw_object_size(rng, SHAPE_CLASSES[label], size * rng.uniform(0.8, 1.25))
+        layer = make_object_layer(rng, label, w, h, photos)
+        x, y = cx + rng.normal(0, spread), cy + rng.normal(0, spread)
+        members.append((layer, similarity(x, y, rng.uniform(0, 2 * np.pi))))
+    return _Group(members, annotate=True, crowd=bool(rng.random() < CROWD_PROB))
+
+
+def _clutter(rng: np.random.Generator, height: int, width: int, photos) -> _Group:
+    size = min(height, width) * rng.uniform(0.05, 0.3)
+    layer = make_clutter_layer(rng, size * rng.uniform(0.6, 1.6), size * rng.uniform(0.6, 1.6), photos)
+    pose = similarity(rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0, 2 * np.pi))
+    return _Group([(layer, pose)], annotate=False)
+
+
+def render_scene(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    photos: Sequence[np.ndarray] = (),
+    max_objects: int = 10,
+) -> SynthImage:
+    """One random image with exact visible-part annotations."""
+    groups = [_single(rng, height, width, photos) for _ in range(int(rng.integers(2, max_objects + 1)))]
+    groups += [_cluster(rng, height, width, photos) for _ in range(int(rng.choice(3, p=[0.55, 0.3, 0.15])))]
+    groups += [_clutter(rng, height, width, photos) for _ in range(int(rng.integers(0, 5)))]
+    order = rng.permutation(len(groups))
+    groups = [groups[i] for i in order]
+
+    layers = [make_background_layer(rng, height, width, photos)]
+    poses = [np.eye(3)]
+    group_indices: list[list[int]] = []
+    for group in groups:
+        group_indices.append(list(range(len(layers), len(layers) + len(group.layers))))
+        for layer, pose in group.layers:
+            layers.append(layer)
+            poses.append(pose)
+    canvas, owner = render_layers((height, width), layers, poses)
+    image = apply_photometric(canvas, sample_photometric(rng), rng)
+
+    instances: list[SynthInstance] = []
+    for group, indices in zip(groups, group_indices):
+        if not group.annotate:
+            continue
+        label = group.layers[0][0].label
+        if group.crowd:
+            mask = np.isin(owner, indices)
+            if mask.sum() >= MIN_VISIBLE_PIXELS:
+                instances.append(SynthInstance(label, mask, crowd=True))
+            continue
+        for index in indices:
+            mask = owner == index
+            if mask.sum() >= MIN_VISIBLE_PIXELS:
+                instances.append(SynthInstance(label, mask))
+    return SynthImage(image, instances)
+
+
+def generate_image(
+    seed: int,
+    index: int,
+    split: str = "train",
+    image_size: SizeSpec = (384, 384),
+    photos: Sequence[np.ndarray] = (),
+) -> SynthImage:
+    """Regenerate image ``index`` of ``split`` exactly as ``generate_image_dataset`` writes it
+    (before JPEG/PNG encoding), without generating any other image."""
+    rng = sub_rng(seed, split_key(split), index)
+    height, width = draw_size(rng, image_size)
+    return render_scene(rng, height, width, photos)
