@@ -35,11 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return write_predictions(load_predictor(args), args)
+
+
+def write_predictions(predictor, args: argparse.Namespace) -> int:
+    """Run ``predictor`` over ``args.source`` and write annotated images/videos + JSON to ``args.out``."""
     from yolactedge.api.progress import progress
     from yolactedge.api.video_io import VideoSink, resolve_show, show_image
     from yolactedge.data.sources import load_source
 
-    predictor = load_predictor(args)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     show = resolve_show(args.show)
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                     sink = sinks.get(group)
                     if sink is None:
                         fps = getattr(frame_result, "fps", None) or 25.0
-                        sink = sinks[group] = VideoSink(out_dir / f"{group}.mp4", fps, plotted.shape[1::-1])
+                        sink = sinks[group] = VideoSink(out_dir / f"{group}_annotated.mp4", fps, plotted.shape[1::-1])
                     sink.write(plotted)
                 else:
                     frame_result.save(out_dir / f"{stem}.jpg", masks=not args.no_masks)
