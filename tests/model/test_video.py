@@ -76,3 +76,25 @@ def test_image_model_rejects_keyframe_state():
         assert "not a video preset" in str(err)
     else:
         raise AssertionError("expected a clear error")
+
+
+def test_head_reuse_skips_unchanged_levels_only():
+    model = _zero_flow_state_model()
+    x = torch.randn(1, 3, 160, 160)
+    with torch.no_grad():
+        key = model(x)
+        plain = model(x, keyframe_state=key.state)
+        reused = model(x, keyframe_state=key.state, reuse_heads=0.05)  # same frame: P4..P7 unchanged
+        forced = model(torch.randn(1, 3, 160, 160), keyframe_state=key.state, reuse_heads=-1.0)  # never reuse
+        fresh = model(forced_input := torch.randn(1, 3, 160, 160), keyframe_state=key.state)
+    torch.testing.assert_close(reused.conf, plain.conf, atol=1e-4, rtol=1e-4)
+    assert key.state.head_outputs is not None and len(key.state.head_outputs) == 5
+    calls = []
+    hook = model.prediction_layers[0].register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        model(x, keyframe_state=key.state, reuse_heads=0.05)
+    hook.remove()
+    assert len(calls) == 1  # only P3 recomputed
+    with torch.no_grad():
+        again = model(forced_input, keyframe_state=key.state, reuse_heads=-1.0)
+    torch.testing.assert_close(again.loc, fresh.loc)

@@ -11,7 +11,8 @@ class KeyframeState(NamedTuple):
 
     feats: phase-1 FPN features (M3, M4, M5); lateral: the C3 lateral L3;
     flow_features: the flow net's pre-conv on L3 (cached instead of recomputed per frame);
-    proto: prototypes [N,Hp,Wp,k] (for prototype reuse); levels: the FPN outputs P3..P7.
+    proto: prototypes [N,Hp,Wp,k] (for prototype reuse); levels: the FPN outputs P3..P7;
+    head_outputs: per level (loc, conf logits, coefficients), for head reuse.
     """
 
     feats: tuple[torch.Tensor, ...]
@@ -19,6 +20,7 @@ class KeyframeState(NamedTuple):
     flow_features: Optional[torch.Tensor] = None
     proto: Optional[torch.Tensor] = None
     levels: Optional[tuple[torch.Tensor, ...]] = None
+    head_outputs: Optional[tuple[tuple[torch.Tensor, ...], ...]] = None
 
 
 class YolactOutput(NamedTuple):

@@ -44,7 +44,8 @@ class Yolact(VideoMixin, nn.Module):
         self.prediction_layers = nn.ModuleList([head])
         self.semantic_seg_conv = semantic_seg_conv
         self.priors = priors
-        self.reuse_prototypes = False  # a runtime option of the video path, see ``forward``
+        self.reuse_prototypes = False  # runtime options of the video path, see ``forward``
+        self.reuse_heads: float | None = None
 
     @property
     def is_video(self) -> bool:
@@ -52,10 +53,24 @@ class Yolact(VideoMixin, nn.Module):
 
     # -- stages (also the units of per-component export) -------------------------------------
     def heads(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return _concat_levels([self.prediction_layers[0](level) for level in levels])
+
+    def heads_reusing(self, levels: list[torch.Tensor], state: KeyframeState, change_thresh: float):
+        """Heads only on levels that changed since the keyframe (relative mean absolute change above
+        ``change_thresh``); the others reuse the keyframe's head outputs. P3 is always recomputed
+        (it is rebuilt from the current frame)."""
         head = self.prediction_layers[0]
-        outs = [head(level) for level in levels]
-        loc, conf, coef = (torch.cat([o[i] for o in outs], 1) for i in range(3))
-        return loc, conf, coef
+        outs = []
+        for index, level in enumerate(levels):
+            key_level = state.levels[index] if state.levels is not None else None
+            cached = state.head_outputs[index] if state.head_outputs is not None else None
+            if index > 0 and cached is not None and key_level is not None and cached[0].shape[0] == level.shape[0]:
+                change = (level - key_level).abs().mean() / key_level.abs().mean().clamp(min=1e-6)
+                if float(change) <= change_thresh:
+                    outs.append(cached)
+                    continue
+            outs.append(head(level))
+        return _concat_levels(outs)
 
     def keyframe_features(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         c3, c4, c5 = self.backbone(x)
@@ -63,14 +78,18 @@ class Yolact(VideoMixin, nn.Module):
         return (m3, m4, m5), l3
 
     def forward(
-        self, x: torch.Tensor, keyframe_state: KeyframeState | None = None, reuse_prototypes: bool | None = None
+        self, x: torch.Tensor, keyframe_state: KeyframeState | None = None, reuse_prototypes: bool | None = None,
+        reuse_heads: float | None = None,
     ) -> YolactOutput:
         """Keyframe (full network) when ``keyframe_state`` is None, else the non-keyframe path.
 
-        ``reuse_prototypes`` (non-keyframes only; default ``self.reuse_prototypes``): warp the
-        keyframe's prototypes with the P3-level flow instead of running ProtoNet.
+        Options beyond the original for non-keyframes (defaults: the module attributes of the same
+        name, off): ``reuse_prototypes`` warps the keyframe's prototypes with the P3-level flow
+        instead of running ProtoNet; ``reuse_heads`` (a change threshold) runs the heads only on
+        FPN levels that changed by more than it, reusing the keyframe's outputs elsewhere.
         """
         reuse = self.reuse_prototypes if reuse_prototypes is None else reuse_prototypes
+        head_thresh = self.reuse_heads if reuse_heads is None else reuse_heads
         proto = None
         if keyframe_state is None:
             feats, lateral = self.keyframe_features(x)
@@ -89,7 +108,14 @@ class Yolact(VideoMixin, nn.Module):
         levels = self.fpn_phase_2(*feats)
         if proto is None:
             proto = self.proto_net(levels[0]).permute(0, 2, 3, 1).contiguous()
-        loc, conf, coef = self.heads(levels)
+        head_outputs = None
+        if keyframe_state is not None and head_thresh is not None and not self.training:
+            loc, conf, coef = self.heads_reusing(levels, keyframe_state, head_thresh)
+        elif state is not None and keyframe_state is None and not self.training:
+            head_outputs = tuple(self.prediction_layers[0](level) for level in levels)
+            loc, conf, coef = _concat_levels(list(head_outputs))
+        else:
+            loc, conf, coef = self.heads(levels)
         priors = self.priors([tuple(level.shape[-2:]) for level in levels], x.device, loc.dtype)
         segm = None
         if self.training:
@@ -98,5 +124,10 @@ class Yolact(VideoMixin, nn.Module):
         else:
             conf = F.softmax(conf, -1)
         if state is not None and keyframe_state is None:
-            state = state._replace(proto=proto.detach(), levels=tuple(level.detach() for level in levels))
+            state = state._replace(proto=proto.detach(), levels=tuple(level.detach() for level in levels),
+                                   head_outputs=head_outputs)
         return YolactOutput(loc, conf, coef, priors, proto, segm, state)
+
+
+def _concat_levels(outs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(torch.cat([o[i] for o in outs], 1) for i in range(3))  # type: ignore[return-value]
