@@ -1,0 +1,58 @@
+"""Cost of a non-keyframe vs a keyframe (PyTorch CPU, eager, FP32), side by side in one run.
+
+Schemes: the original (warp P4/P5, ProtoNet + heads on every frame), + prototype reuse (warped
+keyframe prototypes), + head reuse on unchanged levels. Weights are random: cost does not depend
+on them (head reuse is measured with a threshold that reuses P4..P7, its best case).
+
+    python benchmarks/video_cost.py [--size 550] [--rounds 5] [--configs yolact_edge_vid_config ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from _common import interleaved, machine
+from yolactedge import build_model
+
+
+def measure(config: str, size: int, rounds: int) -> dict[str, float]:
+    model = build_model(config).eval()
+    key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
+    with torch.inference_mode():
+        state = model(key_x).state
+        fns = {
+            "keyframe": lambda: model(key_x),
+            "non-keyframe (original)": lambda: model(cur_x, keyframe_state=state),
+            "+ prototype reuse": lambda: model(cur_x, keyframe_state=state, reuse_prototypes=True),
+            "+ prototype and head reuse": lambda: model(cur_x, keyframe_state=state, reuse_prototypes=True,
+                                                        reuse_heads=float("inf")),
+        }
+        return interleaved(fns, rounds=rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=550)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--configs", nargs="+", default=["yolact_edge_vid_config", "yolact_edge_vid_resnet50_config"])
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    print(f"machine: {machine()}; input {args.size}x{args.size}, batch 1, median of {args.rounds} interleaved rounds")
+    report = {}
+    for config in args.configs:
+        times = measure(config, args.size, args.rounds)
+        key = times["keyframe"]
+        print(f"\n{config}")
+        for name, t in times.items():
+            print(f"  {name:<30} {t * 1e3:8.1f} ms   {t / key:5.2f}x keyframe")
+        report[config] = times
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine(), "size": args.size, "times_s": report}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
