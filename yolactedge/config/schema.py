@@ -30,7 +30,7 @@ class BackboneConfig:
     # Indices of the backbone stages feeding the FPN (C3, C4, C5). ResNet: stages 0..3;
     # MobileNetV2: its 9 ``features`` entries.
     selected_layers: tuple[int, ...] = (1, 2, 3)
-    width_mult: float = 1.0  # MobileNetV2 only
+    width_mult: float = 1.0  # channel width multiplier (1.0 = the standard network)
 
     def __post_init__(self) -> None:
         if self.name not in BACKBONES:

@@ -10,7 +10,7 @@ from yolactedge.model.backbones.resnet import RESNET_LAYOUTS, ResNetBackbone
 
 def build_backbone(config: BackboneConfig) -> nn.Module:
     if config.name in RESNET_LAYOUTS:
-        return ResNetBackbone(config.name, config.selected_layers)
+        return ResNetBackbone(config.name, config.selected_layers, config.width_mult)
     if config.name == "mobilenetv2":
         return MobileNetV2Backbone(config.selected_layers, config.width_mult)
     raise ValueError(f"unknown backbone {config.name!r}")

@@ -60,19 +60,22 @@ RESNET_LAYOUTS: dict[str, tuple[type[nn.Module], list[int]]] = {
 class ResNetBackbone(nn.Module):
     """Stem + four stages; ``forward`` returns the selected stage outputs (C3, C4, C5)."""
 
-    def __init__(self, depth_name: str, selected_layers: tuple[int, ...] = (1, 2, 3)):
+    def __init__(self, depth_name: str, selected_layers: tuple[int, ...] = (1, 2, 3), width_mult: float = 1.0):
+        """``width_mult`` scales every stage's width (1.0 = the standard network, as the original);
+        narrower ResNets suit small CPU-trained models."""
         super().__init__()
         block, counts = RESNET_LAYOUTS[depth_name]
         self.selected_layers = tuple(selected_layers)
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        base = max(8, int(round(64 * width_mult)))
+        self.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layers = nn.ModuleList()
         self.channels: list[int] = []
-        inplanes = 64
+        inplanes = base
         for index, count in enumerate(counts):
-            planes = 64 * 2**index
+            planes = base * 2**index
             stride = 1 if index == 0 else 2
             downsample = None
             if stride != 1 or inplanes != planes * block.expansion:
