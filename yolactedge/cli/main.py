@@ -10,7 +10,8 @@ import importlib
 import sys
 
 SUBCOMMAND_MODULES = (
-    "demo", "predict", "checks", "synth", "datacheck", "train", "val", "export", "benchmark", "convert",
+    "demo", "predict", "checks", "synth", "datacheck", "train", "val", "train_video", "val_video", "export",
+    "benchmark", "convert",
 )
 
 

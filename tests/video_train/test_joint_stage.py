@@ -1,0 +1,76 @@
+"""Stage 3: joint fine-tuning keeps backbone and phase-1 FPN frozen, trains the rest, finite losses."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vt_helpers import tiny_arch, tiny_train_config
+from yolactedge.data.coco import CocoDataset
+from yolactedge.model import build_model
+from yolactedge.train.logging_utils import read_csv
+from yolactedge.train.video_trainer import JOINT_TRAINABLE, VideoTrainer, training_outputs
+
+FROZEN = ("backbone.", "fpn_phase_1.")
+
+
+def test_training_outputs_equal_the_training_forward():
+    torch.manual_seed(0)
+    model = build_model(tiny_arch()).train()
+    model.backbone.eval()  # deterministic BatchNorm for the comparison
+    x = torch.randn(2, 3, 96, 96)
+    ref = model(x)
+    feats, _ = model.keyframe_features(x)
+    out = training_outputs(model, feats)
+    for name in ("loc", "conf", "mask", "priors", "proto", "segm"):
+        torch.testing.assert_close(getattr(out, name), getattr(ref, name))
+
+
+def test_joint_stage_trains_all_but_backbone_and_phase_1_fpn(videos, coco_root, stage2_checkpoint, tmp_path):
+    train, _ = videos
+    joint = CocoDataset(coco_root / "train" / "images", coco_root / "train" / "annotations.json")
+    config = tiny_train_config(tmp_path, max_iter=3, init=str(stage2_checkpoint))
+    trainer = VideoTrainer(config, train, joint_set=joint, show_progress=False)
+    assert trainer.fm_kind == "cosine"  # the model has SPA
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.train().status == "finished"
+    after = trainer.model.state_dict()
+    frozen = [k for k in before if k.startswith(FROZEN)]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # incl. BN running statistics
+    for module in JOINT_TRAINABLE:
+        keys = [k for k in before if k.startswith(module + ".")]
+        assert keys and any(not torch.equal(before[k], after[k]) for k in keys), module
+    rows = read_csv(tmp_path / "losses.csv")
+    assert len(rows) == 3
+    for row in rows:
+        values = {k: float(row[k]) for k in ("box", "class", "mask", "semantic", "compute", "warp", "fm", "joint",
+                                             "total")}
+        assert all(math.isfinite(v) for v in values.values())
+        assert values["compute"] > 0 and values["warp"] > 0 and values["joint"] > 0 and values["fm"] > 0
+        assert values["total"] == pytest.approx(values["compute"] + values["warp"] + values["fm"] + values["joint"],
+                                                 rel=1e-4)
+
+
+def test_feature_matching_is_zero_when_the_warp_reproduces_the_frame(videos, tmp_path):
+    """No SPA, identity flow (zero flow, unit scale, zero bias) and the reference equal to the annotated
+    frame: the warped W4/W5 equal the full network's M4/M5, so W is 0 and both passes agree."""
+    train, _ = videos
+    config = tiny_train_config(tmp_path, fm_loss="cosine")
+    trainer = VideoTrainer(config, train, model_config=tiny_arch().replace(flow={"use_spa": False}),
+                           show_progress=False)
+    for pred in (trainer.model.flow_net.pred2, trainer.model.flow_net.pred3):
+        torch.nn.init.zeros_(pred.conv.weight)
+        torch.nn.init.zeros_(pred.scale.weight)
+        torch.nn.init.ones_(pred.scale.bias)
+        torch.nn.init.zeros_(pred.bias.weight)
+        torch.nn.init.zeros_(pred.bias.bias)
+    batch = trainer.batches()[0]
+    batch.refs = batch.images.clone()
+    with torch.no_grad():
+        losses = trainer.compute_losses(batch, 0)
+    assert float(losses["fm"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(losses["warp"]) == pytest.approx(float(losses["compute"]), rel=1e-4)
+    batch.refs = batch.refs.flip(-1)  # a different keyframe: the warped features no longer match
+    with torch.no_grad():
+        assert float(trainer.compute_losses(batch, 0)["fm"]) > 1e-3
