@@ -7,9 +7,7 @@ import pytest
 
 from yolactedge.data.coco import CocoDataset
 from yolactedge.data.synth import generate_image_dataset
-from yolactedge.train.config import TrainConfig, build_model_config
-
-IMGSZ = 96
+from trainloop_helpers import IMGSZ
 
 
 @pytest.fixture(scope="session")
@@ -24,18 +22,6 @@ def datasets(synth_root: Path) -> tuple[CocoDataset, CocoDataset]:
     train = CocoDataset(synth_root / "train" / "images", synth_root / "train" / "annotations.json")
     val = CocoDataset(synth_root / "val" / "images", synth_root / "val" / "annotations.json")
     return train, val
-
-
-def tiny_arch(class_names, backbone: str = "mobilenetv2"):
-    """A few-MB model that runs a training step in well under 0.1 s on 2 CPU cores."""
-    return build_model_config(f"yolact_edge_{backbone}_config", class_names, IMGSZ, fpn_features=32,
-                              proto_channels=32)
-
-
-def tiny_config(out_dir: Path, **changes) -> TrainConfig:
-    base = TrainConfig(out_dir=str(out_dir), max_iter=8, batch_size=2, num_workers=0, warmup_iters=2,
-                       lr=1e-2, lr_scaling=False, tensorboard=False, plot=False, val_every=0, save_every=0)
-    return base.replace(**changes)
 
 
 @pytest.fixture(autouse=True)

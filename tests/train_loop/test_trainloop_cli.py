@@ -11,7 +11,7 @@ from yolactedge.cli.main import main
 from yolactedge.data.errors import DatasetError
 from yolactedge.train.trainer import Trainer
 
-from conftest import tiny_config
+from trainloop_helpers import tiny_config
 
 TINY = ["--backbone", "mobilenetv2", "--fpn-features", "32", "--proto-channels", "32", "--imgsz", "96",
         "--batch", "4", "--workers", "0", "--no-tensorboard", "--no-plot", "--warmup-iters", "1"]

@@ -33,7 +33,7 @@ def _rank_main(rank: int, world: int, port: int, root: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    from conftest import tiny_arch, tiny_config
+    from trainloop_helpers import tiny_arch, tiny_config
 
     from yolactedge.data.coco import CocoDataset
     from yolactedge.train import ddp

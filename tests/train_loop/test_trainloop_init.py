@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_arch, tiny_config
+from trainloop_helpers import tiny_arch, tiny_config
 
 from yolactedge.checkpoints import CheckpointError, save_checkpoint
 from yolactedge.data.coco import CocoDataset

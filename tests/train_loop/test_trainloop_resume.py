@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 
 import torch
-from conftest import tiny_arch, tiny_config
+from trainloop_helpers import tiny_arch, tiny_config
 
 from yolactedge.checkpoints import read_checkpoint
 from yolactedge.train.trainer import Trainer

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 import torch
-from conftest import tiny_arch, tiny_config
+from trainloop_helpers import tiny_arch, tiny_config
 
 from yolactedge.checkpoints import read_checkpoint
 from yolactedge.train.losses import YolactLoss
