@@ -90,6 +90,25 @@ def test_video_preset_keyframes_in_a_video(tmp_path):
     assert [r.keyframe for r in results] == [True, False, False, True, False, False, True]
     every = model.predict(path, conf=0.5, keyframe_interval=1)
     assert all(r.keyframe for r in every)
+    tracked = model.predict(path, conf=0.0, max_det=5, keyframe_interval=3, track=True)
+    assert all(r.ids is not None and len(r.ids) == len(r) for r in tracked)
+
+
+def test_track_ids_follow_objects_across_video_frames():
+    from yolactedge.api.predictor import _with_track_ids
+    from yolactedge.api.results import Results
+
+    def frame(x0, source="v.mp4"):
+        masks = np.zeros((2, 40, 60), bool)
+        masks[0, 5:15, x0:x0 + 10] = True
+        masks[1, 25:35, 40:50] = True
+        boxes = np.array([[x0, 5, x0 + 10, 15], [40, 25, 50, 35]], np.float32)
+        return Results(orig_img=np.zeros((40, 60, 3), np.uint8), boxes=boxes, scores=np.ones(2, np.float32),
+                       class_ids=np.array([0, 1]), masks=masks, source=source, is_video=True)
+
+    out = list(_with_track_ids(iter([frame(5), frame(7), frame(9), frame(5, "other.mp4")])))
+    assert out[0].ids.tolist() == out[1].ids.tolist() == out[2].ids.tolist() == [1, 2]
+    assert out[3].ids.tolist() == [1, 2]  # a new source starts a new tracker
 
 
 def test_cli_predict_and_checks(checkpoint, images, tmp_path, capsys):

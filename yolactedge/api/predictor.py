@@ -86,13 +86,14 @@ class YolactEdge:
     def predict(self, source: Any, *, conf: float = 0.25, iou: float | None = None, max_det: int | None = None,
                 classes: Sequence[int] | None = None, masks: bool = True, stream: bool = False,
                 keyframe_interval: int | None = None, adaptive_keyframes: bool = False, vid_stride: int = 1,
-                nms: str | None = None) -> list[Results] | Iterator[Results]:
+                nms: str | None = None, track: bool = False) -> list[Results] | Iterator[Results]:
         """Run on an image path, folder, glob, numpy BGR array(s), video file, webcam index or URL.
 
         ``conf``: minimum score kept; ``iou``: NMS threshold; ``max_det``: detections per image;
         ``classes``: keep only these class indices (applied before mask assembly);
         ``keyframe_interval``: video presets only (default from the config, 5 as the original;
-        1 = every frame a keyframe); ``stream=True`` returns a generator (constant memory).
+        1 = every frame a keyframe); ``stream=True`` returns a generator (constant memory);
+        ``track=True`` gives video detections ids (``result.ids``) kept across frames by mask IoU.
         """
         frames = load_source(source, vid_stride=vid_stride)
         post = self.config.postprocess
@@ -102,6 +103,8 @@ class YolactEdge:
         interval = keyframe_interval or (self.config.flow.keyframe_interval if self.config.flow else 1)
         policy = KeyframePolicy(interval=interval, adaptive=adaptive_keyframes)
         gen = self._run(frames, post, conf, max_det, classes, masks, policy)
+        if track:
+            gen = _with_track_ids(gen)
         return gen if stream else list(gen)
 
     __call__ = predict
@@ -155,3 +158,17 @@ class YolactEdge:
             masks=None if inst.masks is None else inst.masks.cpu().numpy(),
             speed=speed, keyframe=keyframe, source=frame.source, is_video=frame.is_video, fps=frame.fps,
         )
+
+
+def _with_track_ids(results: Iterator[Results]) -> Iterator[Results]:
+    """Attach tracking ids; a new tracker per video source (still images are not tracked)."""
+    from yolactedge.api.tracking import MaskIoUTracker
+
+    tracker, source = MaskIoUTracker(), None
+    for result in results:
+        if result.is_video:
+            if result.source != source:
+                tracker.reset()
+                source = result.source
+            result.ids = tracker.update(result.boxes, result.class_ids, result.masks)
+        yield result

@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-masks", action="store_true", help="boxes only (skips mask assembly)")
     p.add_argument("--keyframe-interval", type=int, default=None, help="video presets: a keyframe every N frames")
     p.add_argument("--adaptive-keyframes", action="store_true", help="also a new keyframe on scene changes")
+    p.add_argument("--track", action="store_true", help="video: keep instance ids across frames (mask IoU)")
     p.add_argument("--vid-stride", type=int, default=1, help="process every N-th video frame")
     p.add_argument("--json", choices=("polygon", "rle", "none"), default="polygon", help="mask encoding in the JSON")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/videos")
@@ -51,7 +52,7 @@ def write_predictions(predictor, args: argparse.Namespace) -> int:
     results_stream = predictor.predict(
         source, conf=args.conf, iou=args.iou, max_det=args.max_det, classes=args.classes, masks=not args.no_masks,
         stream=True, keyframe_interval=args.keyframe_interval, adaptive_keyframes=args.adaptive_keyframes,
-        nms=args.nms,
+        nms=args.nms, track=getattr(args, "track", False),
     )
     include = None if args.json == "none" else args.json
     records: dict[str, list] = {}
