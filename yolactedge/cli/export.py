@@ -1,0 +1,106 @@
+"""``yolactedge export``: a checkpoint -> per-component ONNX / OpenVINO / TensorRT folder.
+
+    yolactedge export --model weights.pt --out exported/ --format onnx --precision paper \\
+        --imgsz 384 640 --calib data/calib_images --calib-count 100 [--whole-model]
+
+The folder loads with ``YolactEdge.load("exported/")`` (or ``--model exported/`` in predict).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a model to ONNX / OpenVINO / TensorRT components with a parity check",
+        description="Export every network component (backbone, FPN, ProtoNet, head, flow...) in its own precision, "
+                    "check it against PyTorch FP32 on real images, and write a folder YolactEdge.load() opens.",
+    )
+    p.add_argument("--model", default=None, help="checkpoint (.pt/.pth); default: the bundled demo model")
+    p.add_argument("--config", default=None, help="preset for original plain state dicts, e.g. yolact_edge_config")
+    p.add_argument("--out", required=True, help="output folder (replaced if it holds an earlier export)")
+    p.add_argument("--format", dest="target", default="onnx", choices=("onnx", "openvino", "tensorrt"),
+                   help="onnx: ONNX Runtime (CPU/CUDA); openvino: OpenVINO IR (CPU); tensorrt: engines (NVIDIA GPU)")
+    p.add_argument("--precision", default=None,
+                   help="preset (fp32, fp16, int8, paper) and/or group=precision items, e.g. "
+                        "'backbone=int8,fpn=fp16,proto=int8,head=fp16,flow=int8' or 'paper,proto=fp16'. "
+                        "Groups: backbone, fpn, proto, head, flow, transform. Default: fp16 for tensorrt, else fp32")
+    p.add_argument("--imgsz", type=int, nargs="+", default=None, metavar=("H", "W"),
+                   help="network input size: one value (square) or H W; default: the model's configured size")
+    p.add_argument("--batch", type=int, default=1, help="static batch size of the engines (default 1)")
+    p.add_argument("--calib", default=None, help="INT8 calibration images: folder, video, glob, .txt list or COCO json")
+    p.add_argument("--calib-count", type=int, default=100, help="calibration images to use (default 100)")
+    p.add_argument("--calib-stride", type=int, default=4, help="images per calibration step (bounds memory; default 4)")
+    p.add_argument("--calib-bins", type=int, default=2048,
+                   help="histogram bins of the entropy (KL) threshold search (default 2048, as TensorRT)")
+    p.add_argument("--calib-cache", default=None, help="calibration cache folder (default ~/.cache/yolactedge/calibration)")
+    p.add_argument("--int8-method", default="qdq", choices=("qdq", "nncf"),
+                   help="qdq: entropy calibration into Q/DQ ONNX (every backend); "
+                        "nncf: OpenVINO's quantizer (openvino only)")
+    p.add_argument("--val", default=None, help="images for the parity check (default: calibration images, else generated)")
+    p.add_argument("--val-count", type=int, default=4, help="images in the parity check (default 4)")
+    p.add_argument("--whole-model", action="store_true", help="also write model.onnx (+ priors.npy) for integration")
+    p.add_argument("--exporter", default="dynamo", choices=("dynamo", "torchscript"), help="torch ONNX exporter")
+    p.add_argument("--device", default="auto", help="build/run device for tensorrt (cuda, cuda:1)")
+    p.set_defaults(func=run)
+
+
+def _config_with_size(config, imgsz):
+    if not imgsz:
+        return config
+    if len(imgsz) > 2:
+        raise SystemExit(f"--imgsz takes H or H W, got {len(imgsz)} values")
+    h, w = (imgsz[0], imgsz[0]) if len(imgsz) == 1 else imgsz
+    if h < 32 or w < 32:
+        raise SystemExit(f"--imgsz {h} {w}: sizes below 32 px leave no P7 level")
+    return config.replace(preprocess={"input_size": (h, w)})
+
+
+def run(args: argparse.Namespace) -> int:
+    from yolactedge.assets import default_model_path
+    from yolactedge.checkpoints import load_model_weights, read_checkpoint
+    from yolactedge.deploy.calibration import CalibrationError
+    from yolactedge.deploy.export import ExportOptions, export_model
+    from yolactedge.deploy.parity import ParityError
+    from yolactedge.deploy.precision import PrecisionPlanError
+    from yolactedge.deploy.backends.tensorrt import TensorRTUnavailable
+    from yolactedge.model import build_model
+
+    path = args.model or default_model_path()
+    if path is None:
+        raise SystemExit("no --model given and no bundled demo model in this installation; pass --model CKPT")
+    checkpoint = read_checkpoint(path, args.config)
+    config = _config_with_size(checkpoint.config, args.imgsz)
+    model = build_model(config)
+    load_model_weights(model, checkpoint)
+    precision = args.precision or ("fp16" if args.target == "tensorrt" else "fp32")
+    options = ExportOptions(
+        target=args.target, precision=precision, batch=args.batch, calib=args.calib, calib_count=args.calib_count,
+        calib_stride=args.calib_stride, calib_cache=args.calib_cache, calib_bins=args.calib_bins,
+        int8_method=args.int8_method,
+        whole_model=args.whole_model, exporter=args.exporter, parity_source=args.val, parity_count=args.val_count,
+        device=args.device,
+    )
+    try:
+        result = export_model(model, config, args.out, options, progress=lambda msg: print(msg, flush=True))
+    except (CalibrationError, ParityError, PrecisionPlanError, TensorRTUnavailable, ValueError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result) -> None:
+    manifest = result.manifest
+    print(f"\nwrote {result.folder} ({manifest['target']}, plan {manifest['precision_plan']})")
+    print(f"{'component':<17} {'precision':<9} {'file':<26} {'export s':>8} {'int8 s':>7}")
+    for name, entry in manifest["components"].items():
+        t = result.timings.get(name, {})
+        int8 = f"{t['int8_s']:.1f}" if "int8_s" in t else "-"
+        print(f"{name:<17} {entry['precision']:<9} {entry.get('openvino') or entry['file']:<26} "
+              f"{t.get('export_s', 0):>8.1f} {int8:>7}")
+    if manifest.get("whole_model"):
+        print(f"whole model: {manifest['whole_model']['file']} + {manifest['whole_model']['priors']} "
+              "(layout: yolactedge/deploy/README.md)")
+    print(f"load it with: YolactEdge.load('{result.folder}')")
