@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--source", default=None, help="use this video/image source instead of a generated one")
     p.add_argument("--device", default="auto")
-    p.add_argument("--conf", type=float, default=0.3)
+    p.add_argument("--conf", type=float, default=0.2)
     p.set_defaults(func=run)
 
 
