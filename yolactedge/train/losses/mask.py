@@ -4,22 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from yolactedge.ops.boxes import sanitize_coordinates
-
-
-def crop_masks(masks: torch.Tensor, boxes: torch.Tensor, padding: float = 1.0) -> torch.Tensor:
-    """Zero each mask outside its (padded) box, with the original ``crop`` semantics.
-
-    masks: [H,W,n]; boxes: [n,4] relative x1y1x2y2. Columns kept: x1*W - pad (>= 0) <= x <
-    x2*W + pad (<= W), no rounding; same for rows.
-    """
-    h, w, _ = masks.shape
-    x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], w, padding)
-    y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], h, padding)
-    cols = torch.arange(w, device=masks.device, dtype=x1.dtype).view(1, -1, 1)
-    rows = torch.arange(h, device=masks.device, dtype=y1.dtype).view(-1, 1, 1)
-    keep = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
-    return masks * keep.to(masks.dtype)
+from yolactedge.ops.masks import crop as crop_masks  # the same crop as inference
 
 
 def downsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
