@@ -146,3 +146,14 @@ def plot_curves(losses_csv: str | os.PathLike, metrics_csv: str | os.PathLike | 
     plt.close(fig)
     os.replace(tmp, out)  # a viewer never sees a half-written file
     return out
+
+
+def open_run_logs(out_dir: Path, loss_fields, metric_fields, iteration: int, tensorboard: bool):
+    """The CSV/TensorBoard logs of a run, continued at ``iteration`` (a resumed run appends, never duplicates).
+
+    A validation row carries the iteration count it ran after, which the checkpoint already includes.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return (CsvLog(out_dir / "losses.csv", loss_fields, start_iteration=iteration),
+            CsvLog(out_dir / "metrics.csv", metric_fields, start_iteration=iteration + 1),
+            TensorBoardLog(out_dir / "tb", tensorboard, purge_step=iteration or None))

@@ -31,7 +31,7 @@ from yolactedge.model import build_model
 from yolactedge.train import ddp
 from yolactedge.train.config import TrainConfig, build_model_config
 from yolactedge.train.data import TrainBatchSampler, TrainDataset, check_datasets, iterate_loader, make_loader
-from yolactedge.train.logging_utils import LOSS_FIELDS, METRIC_FIELDS, CsvLog, TensorBoardLog, plot_curves
+from yolactedge.train.logging_utils import LOSS_FIELDS, METRIC_FIELDS, open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
 from yolactedge.train.schedule import LRSchedule
 from yolactedge.train.validate import ValidationResult, evaluate_model
@@ -337,11 +337,8 @@ class Trainer:
         """CSV/TensorBoard logs; rows from a previous run at or after the resume point are dropped."""
         if getattr(self, "_logs_open", False):
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.loss_log = CsvLog(self.out_dir / "losses.csv", LOSS_FIELDS, start_iteration=self.iteration)
-        # A validation row carries the iteration count it ran after, which the checkpoint already includes.
-        self.metric_log = CsvLog(self.out_dir / "metrics.csv", METRIC_FIELDS, start_iteration=self.iteration + 1)
-        self.tb = TensorBoardLog(self.out_dir / "tb", self.config.tensorboard, purge_step=self.iteration or None)
+        self.loss_log, self.metric_log, self.tb = open_run_logs(
+            self.out_dir, LOSS_FIELDS, METRIC_FIELDS, self.iteration, self.config.tensorboard)
         self._logs_open = True
 
     def _best_path(self) -> Path | None:

@@ -50,7 +50,7 @@ from yolactedge.model import build_model
 from yolactedge.model.outputs import KeyframeState, YolactOutput
 from yolactedge.train import ddp
 from yolactedge.train.data import TrainBatchSampler, TrainDataset, collate, worker_init
-from yolactedge.train.logging_utils import CsvLog, TensorBoardLog, plot_curves
+from yolactedge.train.logging_utils import open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
@@ -465,10 +465,8 @@ class VideoStageTrainer:
     def _open_logs(self) -> None:
         if self._logs_open:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.loss_log = CsvLog(self.out_dir / "losses.csv", self.loss_fields, start_iteration=self.iteration)
-        self.metric_log = CsvLog(self.out_dir / "metrics.csv", self.metric_fields, start_iteration=self.iteration + 1)
-        self.tb = TensorBoardLog(self.out_dir / "tb", self.config.tensorboard, purge_step=self.iteration or None)
+        self.loss_log, self.metric_log, self.tb = open_run_logs(
+            self.out_dir, self.loss_fields, self.metric_fields, self.iteration, self.config.tensorboard)
         self._logs_open = True
 
     def _best_path(self) -> Path | None:
