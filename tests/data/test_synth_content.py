@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from yolactedge.data.synth import CLASS_NAMES, SHAPE_CLASSES, generate_image
 from yolactedge.data.synth.scene import MIN_VISIBLE_PIXELS
@@ -41,3 +42,24 @@ def test_coco_json_layout(image_set):
     assert crowd and all(isinstance(a["segmentation"]["counts"], list) for a in crowd)  # COCO-style RLE
     rings = [a for a in data["annotations"] if a["category_id"] == 13 and not a["iscrowd"]]
     assert all(isinstance(a["segmentation"], (list, dict)) for a in rings)
+
+
+def test_hidden_slivers_become_ignore_regions():
+    """An object its occluder hides by > 75 % is annotated iscrowd (ignore); a lightly covered one is not."""
+    from yolactedge.data.synth.layers import make_background_layer, make_object_layer, similarity
+    from yolactedge.data.synth.render import render_layers
+    from yolactedge.data.synth.scene import MIN_VISIBLE_FRACTION, _Group, annotate_groups
+
+    rng = np.random.default_rng(0)
+    rect = SHAPE_CLASSES.index(next(c for c in SHAPE_CLASSES if c.name == "rectangle"))
+    hidden = (make_object_layer(rng, rect, 20, 20, ()), similarity(32, 20, 0.0))  # rows 10..30
+    cover = (make_object_layer(rng, rect, 52, 52, ()), similarity(32, 38, 0.0))  # rows 12..64
+    grazed = (make_object_layer(rng, rect, 16, 16, ()), similarity(8, 60, 0.0))  # right column under cover
+    groups = [_Group([hidden], annotate=True), _Group([grazed], annotate=True), _Group([cover], annotate=True)]
+    layers = [make_background_layer(rng, 72, 64, ())] + [g.layers[0][0] for g in groups]
+    poses = [np.eye(3)] + [g.layers[0][1] for g in groups]
+    _, owner, drawn = render_layers((72, 64), layers, poses, with_areas=True)
+    assert drawn[1] == pytest.approx(400, rel=0.15) and (owner == 1).sum() < MIN_VISIBLE_FRACTION * drawn[1]
+    instances = annotate_groups(groups, [[1], [2], [3]], owner, drawn)
+    assert [i.crowd for i in instances] == [True, False, False]
+    assert instances[0].mask.sum() == (owner == 1).sum()  # the ignore region is exactly the visible sliver

@@ -31,11 +31,13 @@ def _warp(texture: np.ndarray, matrix: np.ndarray, width: int, height: int) -> n
 
 
 def render_layers(
-    size: tuple[int, int], layers: Sequence[Layer], poses: Sequence[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+    size: tuple[int, int], layers: Sequence[Layer], poses: Sequence[np.ndarray], with_areas: bool = False
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``layers[0]`` (the full-coverage background) then each object layer on top.
 
-    Returns (image float32 HxWx3 BGR, owner int16 HxW with the index of the visible layer).
+    Returns (image float32 HxWx3 BGR, owner int16 HxW with the index of the visible layer), plus
+    with ``with_areas`` each layer's drawn area inside the image before occlusion (int64 [L]),
+    so callers can tell how much of an object its occluders hide.
     """
     if len(layers) != len(poses):
         raise ValueError(f"{len(layers)} layers but {len(poses)} poses")
@@ -44,6 +46,8 @@ def render_layers(
     height, width = size
     image = _warp(layers[0].texture, layers[0].texture_matrix(poses[0]), width, height)
     owner = np.zeros((height, width), np.int16)
+    areas = np.zeros(len(layers), np.int64)
+    areas[0] = height * width
     for index in range(1, len(layers)):
         layer, pose = layers[index], poses[index]
         if layer.outline is None:
@@ -68,7 +72,8 @@ def render_layers(
         patch = _warp(layer.texture, matrix, x1 - x0, y1 - y0)
         image[y0:y1, x0:x1][inside] = patch[inside]
         owner[y0:y1, x0:x1][inside] = index
-    return image, owner
+        areas[index] = int(np.count_nonzero(inside))
+    return (image, owner, areas) if with_areas else (image, owner)
 
 
 def visible_masks(owner: np.ndarray, indices: Sequence[int]) -> np.ndarray:
