@@ -10,12 +10,13 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from yolactedge.data.image_io import to_bgr_uint8
+from yolactedge.data.image_io import read_image, to_bgr_uint8
 
 FOURCC_BY_EXTENSION = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_FPS = 30.0
@@ -101,6 +102,22 @@ class VideoSink:
     def __repr__(self) -> str:
         path = str(self.path)
         return f"VideoSink({path!r}, fps={self.fps:g}, size={self.size}, frames={self.frames_written})"
+
+
+def frames_to_video(frames: Sequence[str | os.PathLike], path: str | os.PathLike, fps: float = DEFAULT_FPS) -> Path:
+    """Encode image files, in the given order, as one video file (codec from the extension).
+
+    A folder of frames (e.g. a YouTube-VIS video's ``JPEGImages/<video>/``) is read as still
+    images: no keyframe scheduling, no tracking. As a video file it is predicted as a video.
+    """
+    if not frames:
+        raise VideoWriteError(f"Cannot write video {str(path)!r}: no frames given")
+    first = read_image(frames[0])
+    with VideoSink(path, fps, first.shape[1::-1]) as sink:
+        sink.write(first)
+        for frame in frames[1:]:
+            sink.write(read_image(frame))
+    return sink.path
 
 
 def has_display() -> bool:

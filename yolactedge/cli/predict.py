@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keyframe-interval", type=int, default=None, help="video presets: a keyframe every N frames")
     p.add_argument("--adaptive-keyframes", action="store_true", help="also a new keyframe on scene changes")
     p.add_argument("--track", action="store_true", help="video: keep instance ids across frames (mask IoU)")
+    p.add_argument("--ytvis-json", default=None, metavar="FILE",
+                   help="video: also write YouTube-VIS results (one entry per track, per-frame RLE or null; implies "
+                        "--track)")
+    p.add_argument("--ytvis-ann", default=None, metavar="FILE",
+                   help="with --ytvis-json: take video ids (by video file stem = folder name), category ids (by class "
+                        "name) and the annotated frames from this YouTube-VIS annotation file, so the export can be "
+                        "scored against it")
     p.add_argument("--vid-stride", type=int, default=1, help="process every N-th video frame")
     p.add_argument("--json", choices=("polygon", "rle", "none"), default="polygon", help="mask encoding in the JSON")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/videos")
@@ -36,23 +43,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ytvis_ann and not args.ytvis_json:
+        raise SystemExit("error: --ytvis-ann only applies with --ytvis-json FILE")
+    if args.ytvis_json and args.no_masks:
+        raise SystemExit("error: --ytvis-json writes masks: drop --no-masks")
     return write_predictions(load_predictor(args), args)
+
+
+def _ytvis_exporter(predictor, args: argparse.Namespace, source):
+    """The YouTube-VIS collector of ``--ytvis-json``, or None; still-image sources are refused
+    (the format describes videos and tracking only runs on video frames)."""
+    from yolactedge.api.ytvis_export import YTVISExporter
+    from yolactedge.data.errors import DatasetError
+    from yolactedge.data.sources import SourceError
+
+    if not getattr(args, "ytvis_json", None):
+        return None
+    if not source.is_video:
+        raise SourceError(f"--ytvis-json needs a video source (video file, webcam or stream): {args.source!r} is "
+                          "still images, which are not tracked (encode a folder of frames as a video first: "
+                          "yolactedge.api.video_io.frames_to_video)")
+    ann = getattr(args, "ytvis_ann", None)
+    if not ann:
+        return YTVISExporter()
+    try:
+        return YTVISExporter.for_annotations(ann, [predictor.names[i] for i in sorted(predictor.names)])
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"--ytvis-ann {ann}: {exc}") from None
 
 
 def write_predictions(predictor, args: argparse.Namespace) -> int:
     """Run ``predictor`` over ``args.source`` and write annotated images/videos + JSON to ``args.out``."""
     from yolactedge.api.progress import progress
     from yolactedge.api.video_io import VideoSink, resolve_show, show_image
+    from yolactedge.data.errors import DatasetError
     from yolactedge.data.sources import load_source
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     show = resolve_show(args.show)
     source = load_source(args.source, vid_stride=args.vid_stride)
+    exporter = _ytvis_exporter(predictor, args, source)
     results_stream = predictor.predict(
         source, conf=args.conf, iou=args.iou, max_det=args.max_det, classes=args.classes, masks=not args.no_masks,
         stream=True, keyframe_interval=args.keyframe_interval, adaptive_keyframes=args.adaptive_keyframes,
-        nms=args.nms, track=getattr(args, "track", False),
+        nms=args.nms, track=getattr(args, "track", False) or exporter is not None,
     )
     include = None if args.json == "none" else args.json
     records: dict[str, list] = {}
@@ -69,6 +104,11 @@ def write_predictions(predictor, args: argparse.Namespace) -> int:
             video = getattr(frame_result, "source", None)
             group = _group_name(frame_result)
             records.setdefault(group, []).append(frame_result.to_dict(include_masks=include))
+            if exporter is not None and _is_video_frame(frame_result):
+                try:
+                    exporter.add(frame_result)
+                except ValueError as exc:  # a video the --ytvis-ann file does not list
+                    raise DatasetError(str(exc)) from None
             if args.no_save and not show:
                 continue
             plotted = frame_result.plot(masks=not args.no_masks)
@@ -100,6 +140,12 @@ def write_predictions(predictor, args: argparse.Namespace) -> int:
             print(f"keyframes: {keyframes} of {n}")
     else:
         print(f"no frames processed{skipped}")
+    if exporter is not None:
+        from yolactedge.api.ytvis_export import dump_ytvis_json
+
+        entries = exporter.entries()
+        path = dump_ytvis_json(entries, args.ytvis_json)
+        print(f"YouTube-VIS results: {len(entries)} tracks in {exporter.num_videos} video(s) written to {path}")
     written = sorted(p.name for p in out_dir.iterdir())
     print(f"results written to {out_dir}/: {', '.join(written[:8])}{' ...' if len(written) > 8 else ''}")
     return 0 if n else 1

@@ -198,3 +198,71 @@ def to_ytvis_results(
          "score": float(np.mean(t["scores"])), "segmentations": t["segs"]}
         for _, t in sorted(tracks.items())
     ]
+
+
+def load_ytvis_results(src: str | os.PathLike | Sequence[Mapping[str, Any]]) -> list[dict]:
+    """A YouTube-VIS results file (a JSON list of per-track entries), checked for the keys it needs."""
+    data = _load_json(src) if isinstance(src, (str, os.PathLike)) else src
+    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
+        raise ValueError(f"{src if isinstance(src, (str, os.PathLike)) else 'results'}: a YouTube-VIS results "
+                         f"file holds a JSON list, got {type(data).__name__}")
+    for i, entry in enumerate(data):
+        missing = [k for k in ("video_id", "category_id", "score", "segmentations") if k not in entry]
+        if missing:
+            raise ValueError(f"YouTube-VIS result #{i} lacks {missing}")
+    return [dict(e) for e in data]
+
+
+def evaluate_ytvis_results(
+    gt: str | os.PathLike | Mapping[str, Any],
+    results: str | os.PathLike | Sequence[Mapping[str, Any]],
+    iou_types: Sequence[str] = IOU_TYPES,
+    *,
+    backend: str = "pycocotools",
+) -> dict[str, dict]:
+    """Frame-level mAP (the metric of :class:`FrameEvaluator`) of a YouTube-VIS results file.
+
+    Every track's mask on an annotated frame is a detection of that frame with the track's
+    category and score; its box is the mask's bounding box. Every annotated frame of the ground
+    truth counts (a video without results is all misses). Per-frame lists must have one entry per
+    ``file_names`` entry of their video, as the format requires.
+    """
+    from pycocotools import mask as mask_utils
+
+    data = _load_json(gt)
+    entries = load_ytvis_results(results)
+    coco = ytvis_to_coco(data)
+    evaluator = Evaluator(coco, iou_types=iou_types, backend=backend)
+    class_of = {cid: i for i, cid in enumerate(evaluator.category_ids)}
+    sizes = {int(v["id"]): (len(v["file_names"]), int(v["height"]), int(v["width"])) for v in data["videos"]}
+    frames: dict[tuple[int, int], dict[str, list]] = defaultdict(lambda: {"boxes": [], "scores": [], "classes": [],
+                                                                           "rles": []})
+    for i, entry in enumerate(entries):
+        vid, cat = int(entry["video_id"]), int(entry["category_id"])
+        if vid not in sizes:
+            raise ValueError(f"YouTube-VIS result #{i}: video_id {vid} is not in the ground truth")
+        if cat not in class_of:
+            raise ValueError(f"YouTube-VIS result #{i}: category_id {cat} is not a ground-truth category")
+        n, h, w = sizes[vid]
+        segs = entry["segmentations"]
+        if len(segs) != n:
+            raise ValueError(f"YouTube-VIS result #{i}: {len(segs)} per-frame entries, video {vid} has {n} frames")
+        for f, seg in enumerate(segs):
+            if seg is None:
+                continue
+            rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get("counts"), list) else seg
+            x, y, bw, bh = (float(v) for v in mask_utils.toBbox(
+                {"size": rle["size"], "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str)
+                 else rle["counts"]}))
+            frame = frames[(vid, f)]
+            frame["boxes"].append([x, y, x + bw, y + bh])
+            frame["scores"].append(float(entry["score"]))
+            frame["classes"].append(class_of[cat])
+            frame["rles"].append(rle)
+    for image in coco["images"]:
+        frame = frames.get((int(image["video_id"]), int(image["frame_index"])))
+        if frame is None:
+            evaluator.add(image["id"], np.zeros((0, 4)), [], [], [])
+        else:
+            evaluator.add(image["id"], np.asarray(frame["boxes"]), frame["scores"], frame["classes"], frame["rles"])
+    return evaluator.compute()

@@ -1,0 +1,62 @@
+"""benchmarks/video_recipe.py end to end at toy size: every step runs through the real CLI, the
+report and JSON come out, a second run skips every finished step, a changed step is refused."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_recipe.py"
+TINY = ["--size", "96", "--videos", "2", "--val-videos", "1", "--frames", "6", "--flow-pairs", "6",
+        "--flow-val-fraction", "0.34", "--flow-iters", "2", "--flow-batch", "2", "--joint-batch", "2",
+        "--warmup-iters", "0", "--workers", "0", "--fps-videos", "1", "--fps-rounds", "1", "--device", "cpu",
+        "--threads", "1"]
+
+
+def run_script(out: Path, stage1: Path, *extra: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, str(SCRIPT), "--out", str(out), "--stage1", str(stage1), *TINY, *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.slow
+def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) -> None:
+    out = tmp_path / "recipe"
+    first = run_script(out, stage1_checkpoint, "--joint-iters", "2")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["schemes"]) == {"original", "proto", "proto_heads"}
+    for scheme in results["schemes"].values():
+        for label in ("mask", "box"):
+            entry = scheme[label]
+            assert len(entry["per_distance"]) == 5  # keyframe distances 0..4
+            assert entry["mean_warped"] == pytest.approx(sum(entry["per_distance"][1:]) / 4)
+            assert all(0.0 <= v <= 100.0 for v in entry["per_distance"])
+    assert set(results["stage1_all_keyframe"]) == {"mask", "box"}
+    assert set(results["fps"]) == {"k=1", "k=5", "k=5 + prototype reuse", "k=5 + prototype + head reuse"}
+    assert results["fps_ratio_vs_k1"]["k=1"] == pytest.approx(1.0) and all(v > 0 for v in results["fps"].values())
+    fps = json.loads((out / "fps" / "fps.json").read_text())["modes"]
+    assert fps["k=1"]["keyframes"] == fps["k=1"]["frames"] == 6 and fps["k=5"]["keyframes"] == 2
+    assert results["flow_epe"]["epe"] > 0
+
+    report = (out / "report.md").read_text()
+    assert report.count("| mask AP by keyframe distance | 0 (all keyframes) | 1 | 2 | 3 | 4 |") == 1
+    assert "| k=5 |" in report and "vs keyframe interval 1" in report
+    commands = (out / "commands.sh").read_text()
+    for expected in ("yolactedge synth video", "yolactedge synth flow", "train-video --stage flow",
+                     "train-video --stage joint", "--reuse-prototypes --reuse-heads 0.05", "--keyframe-interval 1"):
+        assert expected in commands
+    assert commands.count("yolactedge val-video") == 4
+
+    second = run_script(out, stage1_checkpoint, "--joint-iters", "2")
+    assert second.returncode == 0, second.stdout[-4000:]
+    assert "[run]" not in second.stdout and second.stdout.count("[skip]") == 9
+    assert json.loads((out / "results.json").read_text())["schemes"] == results["schemes"]
+
+    changed = run_script(out, stage1_checkpoint, "--joint-iters", "3")
+    assert changed.returncode != 0 and "pass --force joint" in changed.stderr
