@@ -9,6 +9,7 @@ within tolerance (INT8/FP16 deviations are reported as a table).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -67,6 +68,9 @@ class ExportOptions:
     parity_count: int = 4
     tolerance: float = FP32_TOLERANCE
     device: str = "auto"
+    # Folder of component ONNX files this process exported earlier from the same model, config and
+    # options (the --auto-precision pool): copied and re-stamped instead of exported a second time.
+    reuse_onnx: str | os.PathLike | None = None
 
     def validate(self) -> None:
         if self.target not in TARGETS:
@@ -127,13 +131,16 @@ class _Exporter:
         self.reference = ComponentPipeline(torch_runners(self.model, config), config, backend="pytorch", batch=None)
 
     # -- steps --------------------------------------------------------------------------------------------
-    def run(self) -> ExportResult:
-        opts = self.options
-        if opts.target == "tensorrt":
+    def _check_target(self) -> None:
+        if self.options.target == "tensorrt":
             from yolactedge.deploy.backends.tensorrt import import_tensorrt, require_cuda
 
             import_tensorrt()
-            require_cuda(torch.device("cuda" if opts.device == "auto" else opts.device))
+            require_cuda(torch.device("cuda" if self.options.device == "auto" else self.options.device))
+
+    def run(self) -> ExportResult:
+        opts = self.options
+        self._check_target()
         calib = load_calibration_set(opts.calib, opts.calib_count, self.config) if self.int8 else None
         self.progress(f"export {self.config.name} {self.config.input_size[0]}x{self.config.input_size[1]} "
                       f"batch {opts.batch} -> {opts.target} [{self.plan}]")
@@ -164,6 +171,26 @@ class _Exporter:
             shutil.rmtree(staging, ignore_errors=True)
         return ExportResult(self.out_dir, read_manifest(self.out_dir), report, self.timings)
 
+    def pool(self, precisions: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every component in each of ``precisions`` in ``out_dir``: {precision: manifest components}.
+        One ONNX export and one INT8 calibration per component then serve every plan a search tries."""
+        self._check_target()
+        opts = self.options
+        calib = load_calibration_set(opts.calib, opts.calib_count, self.config)
+        frames = parity_frames(self.config, 2 if self.config.is_video else 1, opts.parity_source, calib)
+        traces = list(traces_for_frames(self.reference, frames, self.config, keyframe_interval=2, batch=opts.batch))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        entries = self._export_components(self.out_dir, traces)
+        # FP16 is a build flag of the FP32 file, INT8 a separate QDQ (or NNCF) file next to it.
+        pool = {p: {n: {**e, "precision": p} for n, e in entries.items()} for p in precisions if p != "int8"}
+        if "int8" in precisions:
+            self._quantize(self.out_dir, entries, calib, keep_fp32=True)
+            pool["int8"] = entries
+        if opts.target == "openvino":
+            for components in pool.values():
+                self._openvino_ir(self.out_dir, components)
+        return pool
+
     def _metadata(self, name: str, precision: str) -> dict[str, str]:
         calibration = self.calibration_info if precision == "int8" else None
         return component_metadata(self.config, name, precision, model_digest=self.digest, calibration=calibration,
@@ -176,9 +203,14 @@ class _Exporter:
             args = _example(spec, traces)
             path = staging / f"{name}.onnx"
             file_precision = "fp32" if self.precisions[name] == "int8" else self.precisions[name]  # QDQ comes later
-            export_module(build_component(self.model, name), args, path, spec.inputs, spec.outputs,
-                          metadata=self._metadata(name, file_precision),
-                          exporter=self.options.exporter, opset=self.options.opset)
+            reuse = Path(self.options.reuse_onnx) / path.name if self.options.reuse_onnx else None
+            if reuse is not None and reuse.is_file():
+                shutil.copyfile(reuse, path)
+                _stamp(path, self._metadata(name, file_precision))
+            else:
+                export_module(build_component(self.model, name), args, path, spec.inputs, spec.outputs,
+                              metadata=self._metadata(name, file_precision),
+                              exporter=self.options.exporter, opset=self.options.opset)
             self.timings[name]["export_s"] = time.perf_counter() - start
             entries[name] = {
                 "file": path.name, "precision": self.precisions[name], "group": spec.group,
@@ -189,7 +221,8 @@ class _Exporter:
                           f"{self.timings[name]['export_s']:.1f}s")
         return entries
 
-    def _quantize(self, staging: Path, entries: dict[str, dict[str, Any]], calib: CalibrationSet) -> None:
+    def _quantize(self, staging: Path, entries: dict[str, dict[str, Any]], calib: CalibrationSet,
+                  keep_fp32: bool = False) -> None:
         opts = self.options
         scheme = SCHEMES["tensorrt" if opts.target == "tensorrt" else "cpu"]
         method = "entropy-qdq" if opts.int8_method == "qdq" else "nncf"
@@ -221,7 +254,8 @@ class _Exporter:
                     result = quantize_qdq(fp32, out, spool.samples(name), key=keys[name], scheme=scheme,
                                           cache_dir=cache_dir, stride=opts.calib_stride, bins=opts.calib_bins)
                     _stamp(out, self._metadata(name, "int8"))
-                    fp32.unlink()
+                    if not keep_fp32:
+                        fp32.unlink()
                     entries[name]["file"] = out.name
                     note = "cache hit" if result.cache_hit else f"entropy on {result.samples} samples"
                 else:
@@ -351,6 +385,9 @@ def _export_artifacts(folder: Path) -> set[str]:
                     names.add(str(Path(entry[key]).with_suffix(".bin")))
     whole = manifest.get("whole_model") or {}
     names.update(v for k, v in whole.items() if k in ("file", "priors"))
+    search = (manifest.get("auto_precision") or {}).get("file")
+    if search:
+        names.add(search)
     return {n for n in names if (folder / n).exists()}
 
 
@@ -388,3 +425,14 @@ def export_model(model: nn.Module, config: ModelConfig, out_dir: str | os.PathLi
         setattr(options, key, value)
     options.validate()
     return _Exporter(model, config, Path(out_dir), options, progress).run()
+
+
+def export_component_pool(model: nn.Module, config: ModelConfig, folder: str | os.PathLike, options: ExportOptions,
+                          precisions: Sequence[str], progress: Callable[[str], None] = log.info
+                          ) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every component of ``model`` in each of ``precisions`` (fp32, fp16, int8) in ``folder``, as
+    manifest ``components`` entries per precision: what a precision search composes its candidate
+    engines from (``load.build_runners``). No parity check, no manifest; ``folder`` is scratch."""
+    options = dataclasses.replace(options, precision="int8" if "int8" in precisions else "fp32")
+    options.validate()
+    return _Exporter(model, config, Path(folder), options, progress).pool(precisions)
