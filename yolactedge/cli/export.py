@@ -36,9 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-bins", type=int, default=2048,
                    help="histogram bins of the entropy (KL) threshold search (default 2048, as TensorRT)")
     p.add_argument("--calib-cache", default=None, help="calibration cache folder (default ~/.cache/yolactedge/calibration)")
-    p.add_argument("--int8-method", default="qdq", choices=("qdq", "nncf"),
+    p.add_argument("--int8-method", default="auto", choices=("auto", "qdq", "nncf"),
                    help="qdq: entropy calibration into Q/DQ ONNX (every backend); "
-                        "nncf: OpenVINO's quantizer (openvino only)")
+                        "nncf: OpenVINO's quantizer (openvino only); auto (default): nncf for --format openvino "
+                        "when installed (more accurate at equal speed, see BENCHMARKS.md), else qdq")
     p.add_argument("--val", default=None, help="images for the parity check (default: calibration images, else generated)")
     p.add_argument("--val-count", type=int, default=None,
                    help="images in the parity check (default 4); with --auto-precision: validation images scored "
@@ -126,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     options = ExportOptions(
         target=args.target, precision=precision, batch=args.batch, calib=args.calib, calib_count=args.calib_count,
         calib_stride=args.calib_stride, calib_cache=args.calib_cache, calib_bins=args.calib_bins,
-        int8_method=args.int8_method,
+        # The plan search scores the portable Q/DQ files (a pool shared by every candidate).
+        int8_method="qdq" if args.auto_precision and args.int8_method == "auto" else args.int8_method,
         whole_model=args.whole_model, exporter=args.exporter, parity_source=args.val, parity_count=parity_count,
         device=args.device,
     )

@@ -144,8 +144,9 @@ def ensure_export(model: nn.Module, config: ModelConfig, work: Path, target: str
     calibration = f" (INT8 calibration: {calib_count} images of {calib})" if int8 else ""
     say(f"export {target} [{plan}] -> {folder}{calibration}")
     start = time.perf_counter()
+    # Q/DQ: the one INT8 artifact ONNX Runtime and OpenVINO both run, so their rows compare one export.
     export_model(model, config, folder, target=target, precision=plan, calib=calib if int8 else None,
-                 calib_count=calib_count, parity_count=1, exporter=exporter, device=device,
+                 calib_count=calib_count, parity_count=1, exporter=exporter, device=device, int8_method="qdq",
                  progress=say if verbose else log.info)
     seconds = time.perf_counter() - start
     sidecar.write_text(json.dumps(key, indent=1))

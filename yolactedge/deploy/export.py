@@ -45,7 +45,7 @@ from yolactedge.deploy.validation_frames import parity_frames
 log = logging.getLogger(__name__)
 
 TARGETS = ("onnx", "openvino", "tensorrt")
-INT8_METHODS = ("qdq", "nncf")
+INT8_METHODS = ("auto", "qdq", "nncf")
 
 
 @dataclass
@@ -60,7 +60,9 @@ class ExportOptions:
     calib_stride: int = 4
     calib_cache: str | os.PathLike | None = None
     calib_bins: int = ENTROPY_BINS
-    int8_method: str = "qdq"
+    # auto: NNCF for OpenVINO when installed (same speed as our Q/DQ on the 2-core EPYC, 0.9 mask AP
+    # better on the demo model's paper plan, see BENCHMARKS.md), else the portable entropy Q/DQ.
+    int8_method: str = "auto"
     whole_model: bool = False
     exporter: str = "dynamo"
     opset: int = DEFAULT_OPSET
@@ -77,10 +79,18 @@ class ExportOptions:
             raise ValueError(f"unknown export format {self.target!r}; choose one of {', '.join(TARGETS)}")
         if self.int8_method not in INT8_METHODS:
             raise ValueError(f"unknown INT8 method {self.int8_method!r}; choose one of {', '.join(INT8_METHODS)}")
+        if self.int8_method == "auto":
+            self.int8_method = "nncf" if self.target == "openvino" and _nncf_available() else "qdq"
         if self.int8_method == "nncf" and self.target != "openvino":
             raise ValueError("--int8-method nncf writes OpenVINO IR: use it with --format openvino")
         if self.batch < 1 or self.calib_count < 1 or self.calib_stride < 1 or self.parity_count < 1:
             raise ValueError("batch, calib_count, calib_stride and parity_count must be >= 1")
+
+
+def _nncf_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
 
 
 @dataclass
