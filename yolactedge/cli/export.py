@@ -61,14 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config_with_size(config, imgsz):
-    if not imgsz:
-        return config
-    if len(imgsz) > 2:
-        raise SystemExit(f"--imgsz takes H or H W, got {len(imgsz)} values")
-    h, w = (imgsz[0], imgsz[0]) if len(imgsz) == 1 else imgsz
-    if h < 32 or w < 32:
-        raise SystemExit(f"--imgsz {h} {w}: sizes below 32 px leave no P7 level")
-    return config.replace(preprocess={"input_size": (h, w)})
+    from yolactedge.deploy.export import with_input_size
+
+    try:
+        return with_input_size(config, imgsz)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _auto_precision_data(args: argparse.Namespace):

@@ -31,6 +31,7 @@ from yolactedge.deploy.benchmark_engines import (
 from yolactedge.deploy.benchmark_inputs import BenchInput, BenchmarkError, open_input, write_calibration_images
 from yolactedge.deploy.benchmark_report import BenchmarkReport, RowResult, summarize
 from yolactedge.deploy.benchmark_timing import time_rows
+from yolactedge.deploy.export import with_input_size
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,10 @@ def load_benchmark_model(model: str | os.PathLike | None, config: str | None, ra
 
 
 def _with_size(config: ModelConfig, imgsz: Sequence[int] | None) -> ModelConfig:
-    if not imgsz:
-        return config
-    if len(imgsz) > 2:
-        raise BenchmarkError(f"--imgsz takes H or H W, got {len(imgsz)} values")
-    h, w = (imgsz[0], imgsz[0]) if len(imgsz) == 1 else imgsz
-    if h < 32 or w < 32:
-        raise BenchmarkError(f"--imgsz {h} {w}: sizes below 32 px leave no P7 level")
-    return config.replace(preprocess={"input_size": (int(h), int(w))})
+    try:
+        return with_input_size(config, imgsz)
+    except ValueError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 def run_benchmark(model: nn.Module, config: ModelConfig, options: BenchmarkOptions | None = None, *,

@@ -87,6 +87,18 @@ class ExportOptions:
             raise ValueError("batch, calib_count, calib_stride and parity_count must be >= 1")
 
 
+def with_input_size(config: ModelConfig, imgsz: Sequence[int] | None) -> ModelConfig:
+    """``config`` at ``--imgsz`` (H, or H W): engines have static shapes, so the size is fixed at export."""
+    if not imgsz:
+        return config
+    if len(imgsz) > 2:
+        raise ValueError(f"--imgsz takes H or H W, got {len(imgsz)} values")
+    h, w = (imgsz[0], imgsz[0]) if len(imgsz) == 1 else imgsz
+    if h < 32 or w < 32:
+        raise ValueError(f"--imgsz {h} {w}: sizes below 32 px leave no P7 level")
+    return config.replace(preprocess={"input_size": (int(h), int(w))})
+
+
 def _nncf_available() -> bool:
     import importlib.util
 
