@@ -31,7 +31,7 @@ from yolactedge.deploy.benchmark_engines import (
 from yolactedge.deploy.benchmark_inputs import BenchInput, BenchmarkError, open_input, write_calibration_images
 from yolactedge.deploy.benchmark_report import BenchmarkReport, RowResult, summarize
 from yolactedge.deploy.benchmark_timing import time_rows
-from yolactedge.deploy.export import with_input_size
+from yolactedge.deploy.export import apply_overrides, with_input_size
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +138,7 @@ def run_benchmark(model: nn.Module, config: ModelConfig, options: BenchmarkOptio
     """Export what the requested (backend, plan) rows need, time them end to end in interleaved
     rounds, add mAP when ``data`` is given. Raises ``BenchmarkError`` / ``PrecisionPlanError``
     (bad request, before any export), ``CalibrationError``, ``ParityError`` (an FP32 export deviates)."""
-    options = options or BenchmarkOptions()
-    for key, value in overrides.items():
-        if not hasattr(options, key):
-            raise TypeError(f"unknown benchmark option {key!r}")
-        setattr(options, key, value)
+    options = apply_overrides(options or BenchmarkOptions(), overrides, "benchmark")
     options.validate()
     inputs = open_input(options.source, options.frames, options.synthetic_size, options.seed)
     dataset = _dataset(options.data, config)

@@ -87,6 +87,15 @@ class ExportOptions:
             raise ValueError("batch, calib_count, calib_stride and parity_count must be >= 1")
 
 
+def apply_overrides(options: Any, overrides: dict[str, Any], what: str) -> Any:
+    """Keyword overrides of an options dataclass; an unknown name is a TypeError, not silently ignored."""
+    for key, value in overrides.items():
+        if not hasattr(options, key):
+            raise TypeError(f"unknown {what} option {key!r}")
+        setattr(options, key, value)
+    return options
+
+
 def with_input_size(config: ModelConfig, imgsz: Sequence[int] | None) -> ModelConfig:
     """``config`` at ``--imgsz`` (H, or H W): engines have static shapes, so the size is fixed at export."""
     if not imgsz:
@@ -440,11 +449,7 @@ def export_model(model: nn.Module, config: ModelConfig, out_dir: str | os.PathLi
     ``out_dir``. ``options`` or keyword overrides: see ``ExportOptions``. Raises ``CalibrationError``
     (INT8 without usable images), ``ParityError`` (FP32 deviates: nothing written) and
     ``TensorRTUnavailable`` (``target="tensorrt"`` without TensorRT/CUDA)."""
-    options = options or ExportOptions()
-    for key, value in overrides.items():
-        if not hasattr(options, key):
-            raise TypeError(f"unknown export option {key!r}")
-        setattr(options, key, value)
+    options = apply_overrides(options or ExportOptions(), overrides, "export")
     options.validate()
     return _Exporter(model, config, Path(out_dir), options, progress).run()
 

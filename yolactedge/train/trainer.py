@@ -75,6 +75,17 @@ class TrainResult:
 Callback = Callable[["Trainer", StepInfo], None]
 
 
+def write_run_checkpoint(trainer: Any, name: str, with_train_state: bool = True) -> Path:
+    """``trainer.out_dir/name`` written atomically with weights, config, metadata and (optionally) the
+    resumable train state; remembers where ``last.pt`` went. Shared by the image and video trainers."""
+    path = trainer.out_dir / name
+    save_checkpoint(path, trainer.model, trainer.model_config,
+                    train_state=trainer.train_state() if with_train_state else None, metadata=trainer.metadata())
+    if name == "last.pt":
+        trainer.last_saved = (path, trainer.iteration)
+    return path
+
+
 def step_seed(seed: int, iteration: int, rank: int) -> int:
     """Seed of the per-iteration generator (mask-loss subsampling), independent of history."""
     return int(np.random.SeedSequence([seed, iteration, rank]).generate_state(1)[0])
@@ -283,12 +294,7 @@ class Trainer:
         """Atomic checkpoint in ``out_dir`` (rank 0 only; other ranks return None)."""
         if not self.dist.is_main:
             return None
-        path = self.out_dir / name
-        save_checkpoint(path, self.model, self.model_config,
-                        train_state=self.train_state() if with_train_state else None, metadata=self.metadata())
-        if name == "last.pt":
-            self.last_saved = (path, self.iteration)
-        return path
+        return write_run_checkpoint(self, name, with_train_state)
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> TrainResult:

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from yolactedge.api.device import resolve_device
-from yolactedge.checkpoints import CheckpointError, load_model_weights, read_checkpoint, save_checkpoint
+from yolactedge.checkpoints import CheckpointError, load_model_weights, read_checkpoint
 from yolactedge.checkpoints.format import Checkpoint
 from yolactedge.config.presets import get_config
 from yolactedge.config.schema import ModelConfig
@@ -54,7 +54,7 @@ from yolactedge.train.logging_utils import open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
-from yolactedge.train.trainer import TrainingDiverged, step_seed
+from yolactedge.train.trainer import TrainingDiverged, step_seed, write_run_checkpoint
 from yolactedge.train.video_losses import FM_KINDS, FM_LOCATIONS, feature_matching_loss
 
 log = logging.getLogger(__name__)
@@ -403,12 +403,7 @@ class VideoStageTrainer:
         return {}
 
     def save(self, name: str, with_train_state: bool = True) -> Path:
-        path = self.out_dir / name
-        save_checkpoint(path, self.model, self.model_config,
-                        train_state=self.train_state() if with_train_state else None, metadata=self.metadata())
-        if name == "last.pt":
-            self.last_saved = (path, self.iteration)
-        return path
+        return write_run_checkpoint(self, name, with_train_state)
 
     # -- subclass hooks ------------------------------------------------------------------------
     def batches(self) -> Dataset:
