@@ -95,3 +95,20 @@ def test_huge_learning_rate_is_caught(tmp_path, datasets) -> None:
     cfg = tiny_config(tmp_path, max_iter=40, lr=1e6, warmup_iters=0, max_nonfinite=2)
     with pytest.raises(TrainingDiverged, match="Loss diverged at iteration"):
         Trainer(cfg, train, None, tiny_arch(train.class_names), device="cpu", show_progress=False).train()
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tmp_path, datasets) -> None:
+    """CPU mixed precision: the network runs in bfloat16, the loss and the weights stay float32."""
+    train, _ = datasets
+    cfg = tiny_config(tmp_path, max_iter=6, batch_size=2, amp="bf16", channels_last=True)
+    trainer = Trainer(cfg, train, None, tiny_arch(train.class_names), device="cpu", show_progress=False)
+    seen = []
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda _m, _i, out: seen.append((out.dtype, out.is_contiguous(
+        memory_format=torch.channels_last))))
+    result = trainer.train()
+    assert result.status == "finished" and result.iteration == 6
+    assert seen and all(s == (torch.bfloat16, True) for s in seen)
+    assert all(torch.isfinite(torch.tensor(_totals(tmp_path / "losses.csv"))))
+    state = read_checkpoint(tmp_path / "last.pt").state_dict
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())

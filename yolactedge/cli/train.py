@@ -56,7 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--momentum", type=float, default=None)
     o.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (the original) or adamw")
     o.add_argument("--weight-decay", type=float, default=None)
-    o.add_argument("--amp", choices=("off", "fp16", "bf16"), default=None, help="mixed precision (CUDA only)")
+    o.add_argument("--amp", choices=("off", "fp16", "bf16"), default=None,
+                   help="mixed precision: fp16 or bf16 on CUDA; bf16 on CPUs with AVX512-BF16/AMX (~2x faster "
+                        "with --channels-last on this project's Zen 4 machine)")
+    o.add_argument("--channels-last", action="store_true", help="NHWC memory format (~1.2x faster on CPU)")
     o.add_argument("--freeze-bn", action="store_true", help="freeze BatchNorm (small batches, pretrained backbone)")
     o.add_argument("--sync-bn", action="store_true", help="DDP: SyncBatchNorm (per-GPU batch < 6)")
     o.add_argument("--max-nonfinite", type=int, default=None, help="stop after N non-finite losses in a row")
@@ -149,6 +152,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = {k: v for k, v in table.items() if v is not None}
     flags = {"lr_scaling": (args.no_lr_scaling, False), "freeze_bn": (args.freeze_bn, True),
              "sync_bn": (args.sync_bn, True), "finetune": (args.finetune, True),
+             "channels_last": (args.channels_last, True),
              "tensorboard": (args.no_tensorboard, False), "plot": (args.no_plot, False)}
     out.update({k: value for k, (given, value) in flags.items() if given})
     if args.no_augment:

@@ -55,7 +55,8 @@ class TrainConfig:
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # numerics
-    amp: str = "off"  # CUDA only: fp16 (with GradScaler) or bf16 autocast
+    amp: str = "off"  # fp16 (CUDA, with GradScaler) or bf16 autocast (CUDA, or CPUs with AVX512-BF16/AMX)
+    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU and tensor-core GPUs)
     max_nonfinite: int = 10  # stop after this many consecutive non-finite losses
     freeze_bn: bool = False  # BatchNorm in eval mode with frozen affine parameters
     sync_bn: bool = False  # DDP only: SyncBatchNorm (recommended when the per-GPU batch is < 6)

@@ -46,6 +46,22 @@ RUNTIME_FIELDS = ("out_dir", "num_workers", "tensorboard", "plot", "log_every", 
                   "val_every", "val_unit")
 
 
+def _cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _float_outputs(out: Any) -> Any:
+    """The network's outputs with every low-precision floating tensor cast to float32."""
+    def cast(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+            return value.float()
+        return value
+    return out._replace(**{name: cast(getattr(out, name)) for name in out._fields})
+
+
 class TrainingDiverged(RuntimeError):
     """``max_nonfinite`` consecutive non-finite losses: training stopped, the message says why and what to do."""
 
@@ -135,6 +151,8 @@ class Trainer:
         else:
             self._init_weights(init_ckpt)
         self.model.to(self.device)
+        if config.channels_last:  # NHWC convolutions: ~1.2x faster training on CPU (oneDNN)
+            self.model.to(memory_format=torch.channels_last)
         if config.freeze_bn:
             for layer in _bn_layers(self.model):
                 for p in layer.parameters():
@@ -232,13 +250,19 @@ class Trainer:
         mode = self.config.amp
         if mode == "off":
             return None, None
-        if self.device.type != "cuda":
-            if self.dist.is_main:
-                log.warning("amp=%s needs CUDA; training in float32 on %s", mode, self.device)
-            return None, None
-        if mode == "bf16":
+        if self.device.type == "cuda":
+            if mode == "bf16":
+                return torch.bfloat16, None
+            return torch.float16, torch.amp.GradScaler("cuda")
+        if mode == "bf16" and self.device.type == "cpu":
+            if not _cpu_has_bf16() and self.dist.is_main:
+                log.warning("amp=bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX); it will be emulated "
+                            "and slower than float32 - consider --amp off")
             return torch.bfloat16, None
-        return torch.float16, torch.amp.GradScaler("cuda")
+        if self.dist.is_main:
+            log.warning("amp=%s needs CUDA (on CPU only bf16 is supported); training in float32 on %s",
+                        mode, self.device)
+        return None, None
 
     # -- state ---------------------------------------------------------------------------------
     def train_state(self) -> dict[str, Any]:
@@ -389,6 +413,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         images = images.to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         targets = [t.to(self.device) for t in targets]
         generator = torch.Generator().manual_seed(step_seed(self.config.seed, it, self.dist.rank))
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
@@ -398,7 +424,9 @@ class Trainer:
         try:
             with autocast:
                 out = self.wrapped(images)
-                losses = self.loss_fn(out, targets, generator=generator)
+            # The loss (matching, OHEM, mask BCE) always runs in float32: low precision there costs
+            # accuracy and buys nothing.
+            losses = self.loss_fn(_float_outputs(out), targets, generator=generator)
             values = torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
         except torch.cuda.OutOfMemoryError as exc:
             raise _oom_error(exc, self.config, self.model_config) from exc
