@@ -1,6 +1,7 @@
 """Stage 2: flow pre-training trains only the flow modules and lowers the EPE; resumes exactly."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,17 @@ def test_flow_stage_resumes_exactly(pairs, stage1_checkpoint, tmp_path):
     for key, value in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
     assert len(read_csv(tmp_path / "part" / "losses.csv")) == 6
+
+
+def test_flow_stage_in_bf16_channels_last(pairs, stage1_checkpoint, tmp_path):
+    train, val = pairs
+    config = tiny_train_config(tmp_path, max_iter=2, init=str(stage1_checkpoint), amp="bf16", channels_last=True)
+    trainer = FlowTrainer(config, train, val, show_progress=False)
+    seen = []
+    trainer.model.flow_net.register_forward_hook(lambda _m, _i, out: seen.append(out[0][0].dtype))
+    assert trainer.train().status == "finished"
+    assert seen and seen[0] == torch.bfloat16
+    rows = read_csv(tmp_path / "losses.csv")
+    assert all(math.isfinite(float(r["total"])) for r in rows)
+    with pytest.raises(ValueError, match="amp must be off or bf16"):
+        tiny_train_config(tmp_path, amp="fp16")

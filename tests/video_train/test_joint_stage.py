@@ -74,3 +74,16 @@ def test_feature_matching_is_zero_when_the_warp_reproduces_the_frame(videos, tmp
     batch.refs = batch.refs.flip(-1)  # a different keyframe: the warped features no longer match
     with torch.no_grad():
         assert float(trainer.compute_losses(batch, 0)["fm"]) > 1e-3
+
+
+def test_joint_stage_in_bf16_channels_last_keeps_float32_losses_and_weights(videos, stage2_checkpoint, tmp_path):
+    train, _ = videos
+    config = tiny_train_config(tmp_path, max_iter=2, init=str(stage2_checkpoint), amp="bf16", channels_last=True)
+    trainer = VideoTrainer(config, train, show_progress=False)
+    seen = []
+    trainer.model.proto_net.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    assert trainer.train().status == "finished"
+    assert seen and set(seen) == {torch.bfloat16}
+    rows = read_csv(tmp_path / "losses.csv")
+    assert all(math.isfinite(float(r["total"])) and float(r["warp"]) > 0 for r in rows)
+    assert all(v.dtype == torch.float32 for v in trainer.model.state_dict().values() if v.is_floating_point())

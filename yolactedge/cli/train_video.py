@@ -63,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--no-augment", action="store_true", help="joint: no photometric/crop/mirror augmentation")
     o.add_argument("--seed", type=int, default=None)
     o.add_argument("--max-nonfinite", type=int, default=None)
+    o.add_argument("--amp", choices=("off", "bf16"), default=None,
+                   help="bf16: the network in bfloat16 autocast (CUDA, or CPUs with AVX512-BF16/AMX)")
+    o.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster on CPU)")
     r = p.add_argument_group("run")
     r.add_argument("--out", default=None, help="output folder (default runs/video-<stage>)")
     r.add_argument("--resume", default=None, help="continue a run from its last.pt / interrupt.pt")
@@ -86,11 +89,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "fm_alpha": args.fm_alpha, "seed": args.seed, "max_nonfinite": args.max_nonfinite, "out_dir": args.out,
         "num_workers": args.workers, "save_every": args.save_every, "val_every": args.val_every,
         "val_max_items": args.val_max, "val_keyframe_interval": args.val_keyframe_interval, "init": args.init,
-        "init_config": args.config,
+        "init_config": args.config, "amp": args.amp,
     }
     out = {k: v for k, v in table.items() if v is not None}
     flags = {"lr_scaling": (args.no_lr_scaling, False), "finetune": (args.finetune, True),
-             "tensorboard": (args.no_tensorboard, False), "plot": (args.no_plot, False)}
+             "tensorboard": (args.no_tensorboard, False), "plot": (args.no_plot, False),
+             "channels_last": (args.channels_last, True)}
     out.update({k: value for k, (given, value) in flags.items() if given})
     if args.no_augment:
         out["augment"] = {"photometric": False, "expand": False, "crop": False, "mirror": False}

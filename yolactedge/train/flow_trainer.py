@@ -203,9 +203,9 @@ class FlowTrainer(VideoStageTrainer):
                            self.max_iter, cfg.seed)
 
     def compute_losses(self, batch: FlowBatch, iteration: int) -> dict[str, torch.Tensor]:
-        dev = self.device
-        preds = predict_flow(self.model, batch.img1.to(dev, non_blocking=True), batch.img2.to(dev, non_blocking=True))
-        total, levels = flow_loss(preds, batch.target.to(dev, non_blocking=True))
+        with self.autocast():
+            preds = predict_flow(self.model, self.to_device(batch.img1), self.to_device(batch.img2))
+        total, levels = flow_loss([p.float() for p in preds], batch.target.to(self.device, non_blocking=True))
         return {"epe1": levels[0], "epe2": levels[1], "epe3": levels[2], "total": total}
 
     def has_validation(self) -> bool:

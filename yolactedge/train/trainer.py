@@ -12,7 +12,6 @@ import math
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,6 +32,7 @@ from yolactedge.train.config import TrainConfig, build_model_config
 from yolactedge.train.data import TrainBatchSampler, TrainDataset, check_datasets, iterate_loader, make_loader
 from yolactedge.train.logging_utils import LOSS_FIELDS, METRIC_FIELDS, open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
+from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
 from yolactedge.train.schedule import LRSchedule
 from yolactedge.train.validate import ValidationResult, evaluate_model
 
@@ -44,22 +44,6 @@ DEFAULT_PRESET = "yolact_edge_config"
 # Fields that may change when resuming without breaking exactness (where files go, speed, logging).
 RUNTIME_FIELDS = ("out_dir", "num_workers", "tensorboard", "plot", "log_every", "val_max_images", "save_every",
                   "val_every", "val_unit")
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _float_outputs(out: Any) -> Any:
-    """The network's outputs with every low-precision floating tensor cast to float32."""
-    def cast(value: Any) -> Any:
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
-            return value.float()
-        return value
-    return out._replace(**{name: cast(getattr(out, name)) for name in out._fields})
 
 
 class TrainingDiverged(RuntimeError):
@@ -255,10 +239,7 @@ class Trainer:
                 return torch.bfloat16, None
             return torch.float16, torch.amp.GradScaler("cuda")
         if mode == "bf16" and self.device.type == "cpu":
-            if not _cpu_has_bf16() and self.dist.is_main:
-                log.warning("amp=bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX); it will be emulated "
-                            "and slower than float32 - consider --amp off")
-            return torch.bfloat16, None
+            return bf16_dtype(self.device, warn=self.dist.is_main), None
         if self.dist.is_main:
             log.warning("amp=%s needs CUDA (on CPU only bf16 is supported); training in float32 on %s",
                         mode, self.device)
@@ -417,16 +398,14 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         targets = [t.to(self.device) for t in targets]
         generator = torch.Generator().manual_seed(step_seed(self.config.seed, it, self.dist.rank))
-        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
-                    else nullcontext())
         self.optimizer.zero_grad(set_to_none=True)
         out = None
         try:
-            with autocast:
+            with autocast(self.device, self.amp_dtype):
                 out = self.wrapped(images)
             # The loss (matching, OHEM, mask BCE) always runs in float32: low precision there costs
             # accuracy and buys nothing.
-            losses = self.loss_fn(_float_outputs(out), targets, generator=generator)
+            losses = self.loss_fn(float_outputs(out), targets, generator=generator)
             values = torch.stack([losses[k].detach().float() for k in LOSS_KEYS])
         except torch.cuda.OutOfMemoryError as exc:
             raise _oom_error(exc, self.config, self.model_config) from exc

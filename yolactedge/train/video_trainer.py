@@ -28,6 +28,7 @@ import logging
 import math
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -52,6 +53,7 @@ from yolactedge.train import ddp
 from yolactedge.train.data import TrainBatchSampler, TrainDataset, collate, worker_init
 from yolactedge.train.logging_utils import open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
+from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
 from yolactedge.train.trainer import TrainingDiverged, step_seed, write_run_checkpoint
@@ -103,6 +105,8 @@ class VideoTrainConfig:
     fm_alpha: float = 1.0
     joint_batch_size: int | None = None  # COCO images per iteration (default batch_size)
     # numerics and bookkeeping
+    amp: str = "off"  # "bf16": autocast the network (CUDA, or CPUs with AVX512-BF16/AMX); losses stay float32
+    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU)
     max_nonfinite: int = 10
     save_every: int = 1000
     val_every: int = 0  # iterations between validations; 0: only at the end
@@ -134,6 +138,7 @@ class VideoTrainConfig:
             (self.fm_alpha >= 0, f"fm_alpha must be >= 0, got {self.fm_alpha}"),
             (self.joint_batch_size is None or self.joint_batch_size >= 1, "joint_batch_size must be >= 1"),
             (self.val_keyframe_interval >= 1, "val_keyframe_interval must be >= 1"),
+            (self.amp in ("off", "bf16"), f"amp must be off or bf16 (video stages), got {self.amp!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -315,6 +320,9 @@ class VideoStageTrainer:
             log.warning("no init checkpoint: training from random weights (the recipe starts stage 2 from a "
                         "stage-1 image model and stage 3 from stage 2)")
         self.model.to(self.device)
+        if self.config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.amp_dtype = bf16_dtype(self.device) if self.config.amp == "bf16" else None
         self.params = self._freeze()
         cfg = self.config
         if cfg.optimizer == "adamw":
@@ -346,6 +354,14 @@ class VideoStageTrainer:
         if not params:
             raise ValueError(f"none of the trainable modules {self.trainable} exists in {self.model_config.name}")
         return params
+
+    def autocast(self) -> AbstractContextManager:
+        """The network's precision context (``amp``); losses are computed outside it."""
+        return autocast(self.device, self.amp_dtype)
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if self.config.channels_last else images
 
     def set_train_mode(self) -> None:
         """Frozen modules in eval mode, the trained ones in train mode."""
@@ -750,34 +766,38 @@ class VideoTrainer(VideoStageTrainer):
 
     def compute_losses(self, batch: VideoBatch, iteration: int) -> dict[str, torch.Tensor]:
         model, dev = self.model, self.device
-        images = batch.images.to(dev, non_blocking=True)
-        refs = batch.refs.to(dev, non_blocking=True)
+        images, refs = self.to_device(batch.images), self.to_device(batch.refs)
         targets = [t.to(dev) for t in batch.targets]
         generator = torch.Generator().manual_seed(step_seed(self.config.seed, iteration, 0))
-        with torch.no_grad():  # backbone and phase-1 FPN are frozen
-            ref_feats, ref_lateral = model.keyframe_features(refs)
-            feats, lateral = model.keyframe_features(images)
-        # "compute": the annotated frame through the full network.
-        compute = self.loss_fn(training_outputs(model, feats), targets, generator=generator)
-        # "warp": the annotated frame as a non-keyframe of the reference frame. Its C3 lateral is the
-        # one of the full pass above (the partial backbone computes exactly the same tensor). No
-        # cached pre-conv: the flow pre-conv is trained on both inputs, as the original.
-        state = KeyframeState(feats=tuple(ref_feats), lateral=ref_lateral)
-        flows = model.estimate_flow(lateral, state)
-        m3, w4, w5 = model.partial_feature_transform(lateral, state, flows)
-        warp = self.loss_fn(training_outputs(model, (m3, w4, w5)), targets, generator=generator)
-        if self.fm_kind != "none" and self.config.fm_alpha > 0:
-            fm = feature_matching_loss((feats[1], feats[2]), (w4, w5), model.fpn_phase_2.pred_layers,
-                                       self.config.fm_loc, self.fm_kind) * self.config.fm_alpha
+        with self.autocast():
+            with torch.no_grad():  # backbone and phase-1 FPN are frozen
+                ref_feats, ref_lateral = model.keyframe_features(refs)
+                feats, lateral = model.keyframe_features(images)
+            # "compute": the annotated frame through the full network.
+            compute_out = float_outputs(training_outputs(model, feats))
+            # "warp": the annotated frame as a non-keyframe of the reference frame. Its C3 lateral is the
+            # one of the full pass above (the partial backbone computes exactly the same tensor). No
+            # cached pre-conv: the flow pre-conv is trained on both inputs, as the original.
+            state = KeyframeState(feats=tuple(ref_feats), lateral=ref_lateral)
+            flows = model.estimate_flow(lateral, state)
+            m3, w4, w5 = model.partial_feature_transform(lateral, state, flows)
+            warp_out = float_outputs(training_outputs(model, (m3, w4, w5)))
+            joint_out = None
+            if batch.joint_images is not None:
+                with torch.no_grad():
+                    joint_feats, _ = model.keyframe_features(self.to_device(batch.joint_images))
+                joint_out = float_outputs(training_outputs(model, joint_feats))
+        compute = self.loss_fn(compute_out, targets, generator=generator)
+        warp = self.loss_fn(warp_out, targets, generator=generator)
+        if self.fm_kind != "none" and self.config.fm_alpha > 0:  # float32: cosines of near-equal features
+            fm = feature_matching_loss((feats[1].float(), feats[2].float()), (w4.float(), w5.float()),
+                                       model.fpn_phase_2.pred_layers, self.config.fm_loc, self.fm_kind)
+            fm = fm * self.config.fm_alpha
         else:
-            fm = images.new_zeros(())
+            fm = torch.zeros((), device=dev)
         joint = None
-        if batch.joint_images is not None:
-            joint_images = batch.joint_images.to(dev, non_blocking=True)
-            with torch.no_grad():
-                joint_feats, _ = model.keyframe_features(joint_images)
-            joint = self.loss_fn(training_outputs(model, joint_feats), [t.to(dev) for t in batch.joint_targets],
-                                 generator=generator)
+        if joint_out is not None:
+            joint = self.loss_fn(joint_out, [t.to(dev) for t in batch.joint_targets], generator=generator)
         parts = [compute, warp] + ([joint] if joint is not None else [])
         out = {k: sum(p[k] for p in parts) for k in ("box", "class", "mask", "semantic")}
         zero = images.new_zeros(())
