@@ -1,12 +1,14 @@
 """Reproduces the bundled demo model (yolactedge/assets/demo_model.pt) with the project's own commands.
 
-    python benchmarks/train_demo.py --root /path/for/data_and_runs [--iters 4000]
+    python benchmarks/train_demo.py --root /path/for/data_and_runs [--iters 7500]
 
 Steps (each is the CLI a user would type; the script only times and packages them):
   1. yolactedge synth images ROOT/synth_bench --train 3000 --val 300 --size 320 --seed 0   (skipped if present)
-  2. yolactedge train --data ROOT/synth_bench --config yolact_edge_demo_config --iters 4000 --batch 8
+  2. yolactedge train --data ROOT/synth_bench --config yolact_edge_demo_config --iters 7500 --batch 8
         --optimizer adamw --lr 2e-3 --weight-decay 0.05 --schedule cosine --warmup-iters 100
-        --warmup-init 1e-4 --no-expand --workers 1 --val-every 0 --no-tensorboard --out ROOT/runs/demo
+        --warmup-init 1e-4 --no-expand --amp bf16 --channels-last --workers 1 --val-every 1500it
+        --val-max-images 100 --no-tensorboard --out ROOT/runs/demo
+     (bf16 autocast + channels_last: ~1.75x more iterations per minute on a CPU with AVX512-BF16)
   3. yolactedge val --model ROOT/runs/demo/last.pt --data ROOT/synth_bench --json-out ROOT/runs/demo/val
   4. packaging: the weights stored as float16 (half the size; loaded back into float32) with the
      command, the timing and the metrics in the checkpoint's metadata -> ROOT/runs/demo/demo_model.pt
@@ -32,7 +34,8 @@ from yolactedge.checkpoints import Checkpoint, read_checkpoint, save_atomic
 SYNTH = "synth images {data} --train 3000 --val 300 --size 320 --seed 0"
 TRAIN = ("train --data {data} --config yolact_edge_demo_config --iters {iters} --batch 8 --optimizer adamw "
          "--lr 2e-3 --weight-decay 0.05 --schedule cosine --warmup-iters 100 --warmup-init 1e-4 --no-expand "
-         "--workers 1 --val-every 0 --no-tensorboard --out {out}")
+         "--amp bf16 --channels-last --workers 1 --val-every 1500it --val-max-images 100 --no-tensorboard "
+         "--out {out}")
 VAL = "val --model {out}/last.pt --data {data} --json-out {out}/val"
 
 
@@ -66,17 +69,23 @@ def package(last: Path, target: Path, metadata: dict) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=".", help="folder for synth_bench/ and runs/")
-    parser.add_argument("--iters", type=int, default=4000)
+    parser.add_argument("--iters", type=int, default=7500)
     args = parser.parse_args()
     root = Path(args.root)
     data, out = root / "synth_bench", root / "runs" / "demo"
     fmt = dict(data=data, out=out, iters=args.iters)
     if not (data / "val" / "annotations.json").exists():
         _cli(SYNTH.format(**fmt))
-    train_s = _cli(TRAIN.format(**fmt))
+    timing = out / "train_wall.json"  # written as soon as training ends: a later failure keeps the timing
+    if timing.exists() and (out / "last.pt").exists():
+        train_s = json.loads(timing.read_text())["train_wall_s"]
+        print(f"training already done ({timing}: {train_s / 60:.1f} min); evaluating and packaging")
+    else:
+        train_s = _cli(TRAIN.format(**fmt))
+        timing.write_text(json.dumps({"train_wall_s": train_s}))
     _cli(VAL.format(**fmt))
     metrics = json.loads((out / "val" / "metrics.json").read_text())
-    box, mask = metrics["box_AP"], metrics["mask_AP"]
+    box, mask = metrics["bbox"]["AP"], metrics["segm"]["AP"]
     meta = {
         "trained_on": "yolactedge " + SYNTH.format(data="synth_bench"),
         "command": "yolactedge " + TRAIN.format(data="synth_bench", out="runs/demo", iters=args.iters),

@@ -96,11 +96,18 @@ def make_outline(name: str, rng: np.random.Generator, width: float, height: floa
 
 
 def blob_outline(rng: np.random.Generator, width: float, height: float) -> Outline:
-    """An irregular blob (unannotated clutter), so not everything in an image is an object."""
-    n = int(rng.integers(7, 13))
-    t = np.sort(rng.uniform(0, 2 * np.pi, n))
-    r = rng.uniform(0.5, 1.0, n)
-    return Outline((np.stack([width / 2 * r * np.cos(t), height / 2 * r * np.sin(t)], axis=1),))
+    """An unannotated amoeba-like blob (clutter), so not everything in an image is an object.
+
+    Smooth and clearly non-convex (radius modulated by 2-5 random low harmonics), so it cannot
+    pass for one of the classes: random straight-edged polygons (the first design) looked like
+    triangles and rectangles, and a detector learnt to call those background.
+    """
+    t = np.linspace(0.0, 2 * np.pi, 96, endpoint=False)
+    radius = np.ones_like(t)
+    for k in rng.choice(np.arange(2, 6), size=int(rng.integers(2, 4)), replace=False):
+        radius += rng.uniform(0.12, 0.22) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+    radius = np.clip(radius, 0.35, None) / radius.max()
+    return Outline((np.stack([width / 2 * radius * np.cos(t), height / 2 * radius * np.sin(t)], axis=1),))
 
 
 def draw_object_size(
