@@ -91,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
     t.add_argument("--warmup-iters", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--amp", choices=("off", "bf16"), default="off",
+                   help="bf16: stages 2 and 3 in bfloat16 autocast + channels_last (~2x faster on AVX512-BF16 CPUs)")
     e = p.add_argument_group("evaluation")
     e.add_argument("--keyframe-interval", type=int, default=5, help="k: distances 0..k-1 and the FPS comparison")
     e.add_argument("--head-thresh", type=float, default=0.05,
@@ -214,6 +216,8 @@ class Recipe:
         parts = ["train-video", "--stage", stage, "--data", data, "--init", init, "--out", folder, "--iters", iters,
                  "--batch", batch, "--lr", lr, "--optimizer", a.optimizer, "--warmup-iters",
                  min(a.warmup_iters, iters // 2), "--seed", a.seed, "--save-every", max(1, iters // 4), *runtime]
+        if a.amp == "bf16":
+            parts += ["--amp", "bf16", "--channels-last"]
         if stage == "joint":
             parts += ["--val-max", 1]  # validation happens below, per scheme; one video keeps the end check cheap
 

@@ -5,7 +5,7 @@ import pytest
 
 from yolactedge.data.errors import DatasetError
 from yolactedge.data.flyingchairs import FlyingChairsDataset
-from yolactedge.data.synth import generate_flow_pair
+from yolactedge.data.synth import generate_flow_pair, generate_flow_pairs
 from yolactedge.data.synth.flow_field import layer_flow, valid_flow
 from yolactedge.data.synth.layers import make_background_layer, make_object_layer, similarity
 from yolactedge.data.synth.render import render_layers
@@ -28,21 +28,27 @@ def test_reader_splits_and_items(flow_set):
     np.testing.assert_array_equal(flow, generate_flow_pair(0, 1, (64, 80)).flow)
 
 
-def test_flow_files_are_exact_on_visible_pixels(flow_set):
+def test_flow_files_are_exact_on_visible_pixels(tmp_path):
     """What remains after warping is sensor noise, fixed-in-image lighting and resampling."""
-    warped_total, still_total = 0.0, 0.0
+    size = (160, 200)
+    root = generate_flow_pairs(tmp_path, num_pairs=6, image_size=size, seed=0, val_fraction=0.5,
+                               progress=False)["root"]
+    warped_total, still_total, moving = 0.0, 0.0, 0
     for split in ("train", "val"):
-        ds = FlyingChairsDataset(flow_set["root"], split)
+        ds = FlyingChairsDataset(root, split)
         for index, pair_id in enumerate(ds.pair_ids):
             img1, img2, flow = ds[index]
-            valid = generate_flow_pair(0, pair_id - 1, (64, 80)).valid
-            assert valid.mean() > 0.5 and np.abs(flow).max() > 1.0
+            valid = generate_flow_pair(0, pair_id - 1, size).valid
+            assert valid.mean() > 0.5
+            if np.linalg.norm(flow, axis=-1)[valid].mean() < 1.0:
+                continue  # a slow pair (motion strength near 0): sensor noise dominates both errors
+            moving += 1
             warped_err = np.abs(warp_back(img2, flow) - img1).mean(-1)[valid].mean()
             still_err = np.abs(img2.astype(np.float32) - img1).mean(-1)[valid].mean()
             assert warped_err < 0.7 * still_err, (pair_id, warped_err, still_err)
             warped_total += warped_err
             still_total += still_err
-    assert warped_total < 0.5 * still_total
+    assert moving >= 2 and warped_total < 0.5 * still_total
 
 
 def test_layer_flow_is_exact_without_camera_noise():

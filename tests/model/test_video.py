@@ -29,8 +29,8 @@ def test_training_units_follow_the_original_normalisation():
     assert torch.allclose(units, torch.full_like(units, 16 / 550))
 
 
-def _zero_flow_state_model():
-    model = build_model("yolact_edge_vid_minimal_resnet50_config").eval()
+def _zero_flow_state_model(preset: str = "yolact_edge_vid_minimal_resnet50_config"):
+    model = build_model(preset).eval()
     flow_net = model.flow_net
     for pred in (flow_net.pred2, flow_net.pred3):  # flow 0, scale 1, bias 0
         torch.nn.init.zeros_(pred.conv.weight)
@@ -46,6 +46,18 @@ def test_partial_feature_transform_with_identity_flow_reproduces_the_keyframe():
     rebuilt exactly as phase-1 FPN does, so the outputs equal the keyframe's."""
     model = _zero_flow_state_model()
     x = torch.randn(1, 3, 192, 192)
+    with torch.no_grad():
+        key = model(x)
+        non_key = model(x, keyframe_state=key.state)
+    for name in ("loc", "conf", "mask", "proto"):
+        torch.testing.assert_close(getattr(non_key, name), getattr(key, name), atol=1e-4, rtol=1e-4)
+
+
+def test_fresh_spa_is_the_identity():
+    """An untrained SPA must not perturb the warped features (it is trained in stage 3 only)."""
+    model = _zero_flow_state_model("yolact_edge_vid_resnet50_config")
+    assert model.spa is not None
+    x = torch.randn(1, 3, 160, 160)
     with torch.no_grad():
         key = model(x)
         non_key = model(x, keyframe_state=key.state)
