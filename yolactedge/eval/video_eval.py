@@ -107,7 +107,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _category_ids(class_names: tuple[str, ...], dataset: Any) -> list[int]:
+def category_ids_for(class_names: tuple[str, ...], dataset: Any) -> list[int]:
+    """The dataset's category id of each model class, in the model's class order (what
+    ``FrameEvaluator`` maps predicted class indices through)."""
     names, ids = list(dataset.class_names), list(dataset.category_ids)
     missing = [n for n in class_names if n not in names]
     if missing:
@@ -115,8 +117,9 @@ def _category_ids(class_names: tuple[str, ...], dataset: Any) -> list[int]:
     return [ids[names.index(n)] for n in class_names]
 
 
-class _Runner:
-    """Cached inputs and keyframe outputs of one video at a time, timed per path."""
+class FrameRunner:
+    """Cached inputs and keyframe outputs of one video at a time, timed per path (public so that
+    benchmarks can run the evaluation's exact keyframe / non-keyframe calls frame by frame)."""
 
     def __init__(self, model: nn.Module, dataset: Any, cfg: ModelConfig, device: torch.device,
                  reuse_prototypes: bool, reuse_heads: float | None) -> None:
@@ -198,9 +201,9 @@ def evaluate_video(
     dev = torch.device(device) if device is not None else next(module.parameters()).device
     post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS,
                                **({} if conf_thresh is None else {"conf_thresh": conf_thresh}))
-    evaluator = FrameEvaluator(ytvis_dataset.ann_file, _category_ids(tuple(cfg.class_names), ytvis_dataset),
+    evaluator = FrameEvaluator(ytvis_dataset.ann_file, category_ids_for(tuple(cfg.class_names), ytvis_dataset),
                                backend=backend)
-    runner = _Runner(module, ytvis_dataset, cfg, dev, reuse_prototypes, reuse_heads)
+    runner = FrameRunner(module, ytvis_dataset, cfg, dev, reuse_prototypes, reuse_heads)
     modes = {m: m.training for m in module.modules()}
     module.eval()
     videos = list(annotated_frames(ytvis_dataset, max_videos))
