@@ -1,7 +1,7 @@
 """The video acceptance measurement (issue 4), reproducible end to end: the three-stage recipe on
 generated data, mAP per keyframe distance for each non-keyframe scheme, and end-to-end video FPS.
 
-    python benchmarks/video_recipe.py --out runs/video_recipe     # defaults: about 25 min on a 2-core CPU
+    python benchmarks/video_recipe.py --out runs/video_recipe     # defaults: 31 min on a 2-core CPU
 
 Every step is the CLI command a user would type (run as a subprocess; all of them are written to
 ``OUT/commands.sh``), except the FPS measurement, which goes through the Python API as an
@@ -28,14 +28,14 @@ pass ``--force STEP`` or another ``--out``). An interrupted training stage resum
 ``last.pt``/``interrupt.pt``. ``--force`` alone redoes everything.
 
 Sizes and seeds (defaults): 24 training + 12 val videos of 30 frames (every 5th annotated: 72 val
-frames with ground truth), video seed 0; 400 flow pairs (10% val), flow seed 1; training seed 0;
-stage 2: 400 iterations x 8 pairs, stage 3: 600 iterations x 8 videos, both AdamW with a cosine
-schedule; FPS on 3 val videos (90 frames per pass).
+frames with ground truth), video seed 0; 4000 flow pairs (10% val), flow seed 1; training seed 0;
+stage 2: 3000 iterations x 8 pairs, stage 3: 1200 iterations x 8 videos, both AdamW with a cosine
+schedule, bf16 autocast + channels_last (``--amp off`` for float32); FPS on 3 val videos (90 frames
+per pass).
 
-Duration, estimated (not a timed full run) from single-thread CPU time per step measured at these
-sizes on the 2-core AMD EPYC: stage 2 0.9 s and stage 3 1.9 s per iteration, val-video 3.3 s per
-val video and scheme, data generation under 1 min. On an idle 2-core CPU with 2 threads that is
-about 20-25 minutes: data 1, stage 2 3-4, stage 3 11-14, evaluation 2-3, FPS 2 minutes.
+Duration, measured (AMD EPYC Zen 4, 2 cores, idle): 31 min in all - data 2.6, stage 2 13.5 (0.27 s/it),
+stage 3 12.3 (0.61 s/it), evaluation 1.5, FPS 1.1 minutes (plus start-up and reporting). In float32,
+stages 2 and 3 take about twice as long.
 """
 from __future__ import annotations
 
@@ -77,21 +77,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--frames", type=int, default=30, help="frames per video")
     d.add_argument("--annotate-every", type=int, default=5)
     d.add_argument("--video-seed", type=int, default=0)
-    d.add_argument("--flow-pairs", type=int, default=400)
+    d.add_argument("--flow-pairs", type=int, default=4000)
     d.add_argument("--flow-val-fraction", type=float, default=0.1)
     d.add_argument("--flow-seed", type=int, default=1)
     t = p.add_argument_group("training (stages 2 and 3; --lr is for a batch of 8, scaled linearly)")
-    t.add_argument("--flow-iters", type=int, default=400)
+    t.add_argument("--flow-iters", type=int, default=3000)
     t.add_argument("--flow-batch", type=int, default=8)
     t.add_argument("--flow-lr", type=float, default=1e-3)
-    t.add_argument("--joint-iters", type=int, default=600)
+    t.add_argument("--joint-iters", type=int, default=1200)
     t.add_argument("--joint-batch", type=int, default=8)
     t.add_argument("--joint-lr", type=float, default=1e-4)
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw",
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
     t.add_argument("--warmup-iters", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--amp", choices=("off", "bf16"), default="off",
+    t.add_argument("--amp", choices=("off", "bf16"), default="bf16",
                    help="bf16: stages 2 and 3 in bfloat16 autocast + channels_last (~2x faster on AVX512-BF16 CPUs)")
     e = p.add_argument_group("evaluation")
     e.add_argument("--keyframe-interval", type=int, default=5, help="k: distances 0..k-1 and the FPS comparison")
