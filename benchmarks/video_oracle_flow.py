@@ -324,16 +324,25 @@ class EpeStats:
         return out
 
 
+def evaluation_setup(model: torch.nn.Module, dataset: YTVISDataset, names: list[str]) -> tuple[Any, dict, FrameRunner]:
+    """What both loops share with ``evaluate_video``: its detection settings, one evaluator per row name,
+    and the frame runner (keyframe / non-keyframe calls exactly as ``val-video`` makes them)."""
+    cfg = model.config
+    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS)
+    category_ids = category_ids_for(tuple(cfg.class_names), dataset)
+    evaluators = {n: FrameEvaluator(dataset.ann_file, category_ids) for n in names}
+    runner = FrameRunner(model, dataset, cfg, next(model.parameters()).device, reuse_prototypes=False,
+                         reuse_heads=None)
+    return post, evaluators, runner
+
+
 def evaluate(model: torch.nn.Module, dataset: YTVISDataset, scenes: SceneSource, keyframe_interval: int,
              sources: list[str], max_videos: int | None) -> dict[str, Any]:
     """``evaluate_video``'s loop (same frames, clamping, detection settings and evaluator), with the
     non-keyframe path run once per flow source; the keyframe outputs are shared by all sources."""
     cfg = model.config
     dev = next(model.parameters()).device
-    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS)
-    category_ids = category_ids_for(tuple(cfg.class_names), dataset)
-    evaluators = {s: FrameEvaluator(dataset.ann_file, category_ids) for s in sources}
-    runner = FrameRunner(model, dataset, cfg, dev, reuse_prototypes=False, reuse_heads=None)
+    post, evaluators, runner = evaluation_setup(model, dataset, sources)
     override = FlowOverride(model)
     epe = EpeStats()
     frame_diffs: dict[int, float] = {}
@@ -417,13 +426,7 @@ def evaluate_self_keyframe(model: torch.nn.Module, dataset: YTVISDataset, max_vi
     """Every annotated frame through the keyframe path, then through the non-keyframe path with itself
     as the keyframe in each of ``SELF_VARIANTS`` (same frames, detection settings and evaluator as
     ``evaluate``). Needs no ground-truth flow."""
-    cfg = model.config
-    dev = next(model.parameters()).device
-    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS)
-    category_ids = category_ids_for(tuple(cfg.class_names), dataset)
-    names = ["keyframe", *SELF_VARIANTS]
-    evaluators = {n: FrameEvaluator(dataset.ann_file, category_ids) for n in names}
-    runner = FrameRunner(model, dataset, cfg, dev, reuse_prototypes=False, reuse_heads=None)
+    post, evaluators, runner = evaluation_setup(model, dataset, ["keyframe", *SELF_VARIANTS])
     has_spa = getattr(model, "spa", None) is not None
     videos = list(annotated_frames(dataset, max_videos))
     start = time.perf_counter()
