@@ -30,7 +30,7 @@ pass ``--force STEP`` or another ``--out``). An interrupted training stage resum
 Sizes and seeds (defaults): 24 training + 12 val videos of 30 frames (every 5th annotated: 72 val
 frames with ground truth), video seed 0; 4000 flow pairs (10% val), flow seed 1; training seed 0;
 stage 2: 3000 iterations x 8 pairs, stage 3: 1200 iterations x 8 videos, both AdamW with a cosine
-schedule, bf16 autocast + channels_last (``--amp off`` for float32); FPS on 3 val videos (90 frames
+schedule, bf16 autocast + channels_last where bfloat16 is native (else float32); FPS on 3 val videos (90 frames
 per pass).
 
 Duration, measured (AMD EPYC Zen 4, 2 cores, idle): 31 min in all - data 2.6, stage 2 13.5 (0.27 s/it),
@@ -87,12 +87,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--joint-iters", type=int, default=1200)
     t.add_argument("--joint-batch", type=int, default=8)
     t.add_argument("--joint-lr", type=float, default=1e-4)
+    t.add_argument("--joint-images", default=None, metavar="COCO_ROOT",
+                   help="stage 3: a COCO-format image set mixed into every iteration, as the original mixes "
+                        "COCO into YouTube-VIS (e.g. the stage-1 data, `yolactedge synth images`)")
+    t.add_argument("--joint-images-batch", type=int, default=None,
+                   help="images of --joint-images per iteration (default --joint-batch)")
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw",
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
     t.add_argument("--warmup-iters", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--amp", choices=("off", "bf16"), default="bf16",
-                   help="bf16: stages 2 and 3 in bfloat16 autocast + channels_last (~2x faster on AVX512-BF16 CPUs)")
+    t.add_argument("--amp", choices=("auto", "off", "bf16"), default="auto",
+                   help="bf16: stages 2 and 3 in bfloat16 autocast + channels_last (~2x faster on AVX512-BF16 CPUs, "
+                        "~20x slower where bfloat16 is emulated); auto: bf16 on CUDA or a CPU with native bfloat16")
     e = p.add_argument_group("evaluation")
     e.add_argument("--keyframe-interval", type=int, default=5, help="k: distances 0..k-1 and the FPS comparison")
     e.add_argument("--head-thresh", type=float, default=0.05,
@@ -106,7 +112,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.keyframe_interval < 2:
         p.error("--keyframe-interval must be >= 2 (distances 1..k-1 are the point)")
+    if args.amp == "auto":
+        args.amp = "bf16" if native_bf16(args.device) else "off"
     return args
+
+
+def native_bf16(device: str) -> bool:
+    import torch
+
+    from yolactedge.train.precision import cpu_has_bf16
+
+    if device == "auto":
+        return torch.cuda.is_available() or cpu_has_bf16()
+    return device.startswith("cuda") or (device == "cpu" and cpu_has_bf16())
 
 
 class Recipe:
@@ -218,6 +236,8 @@ class Recipe:
                  min(a.warmup_iters, iters // 2), "--seed", a.seed, "--save-every", max(1, iters // 4), *runtime]
         if a.amp == "bf16":
             parts += ["--amp", "bf16", "--channels-last"]
+        if stage == "joint" and a.joint_images is not None:
+            parts += ["--joint-data", a.joint_images, "--joint-batch", a.joint_images_batch or batch]
         if stage == "joint":
             parts += ["--val-max", 1]  # validation happens below, per scheme; one video keeps the end check cheap
 

@@ -94,6 +94,45 @@ def test_video_preset_keyframes_in_a_video(tmp_path):
     assert all(r.ids is not None and len(r.ids) == len(r) for r in tracked)
 
 
+def test_prototype_and_head_reuse_options_in_predict(tmp_path, checkpoint, capsys):
+    """Reuse skips ProtoNet (and unchanged heads) on non-keyframes only; bad uses are clear errors."""
+    config = get_config("yolact_edge_vid_minimal_resnet50_config", preprocess={"input_size": (96, 96)})
+    model = YolactEdge.from_config(config, device="cpu")
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 80))
+    for i in range(5):
+        writer.write(np.full((80, 96, 3), 30 * i, np.uint8))
+    writer.release()
+    calls = {"proto": 0, "head": 0}
+    model.model.proto_net.register_forward_hook(lambda *_: calls.__setitem__("proto", calls["proto"] + 1))
+    model.model.prediction_layers[0].register_forward_hook(lambda *_: calls.__setitem__("head", calls["head"] + 1))
+
+    def run(**options):
+        calls.update(proto=0, head=0)
+        results = model.predict(path, conf=0.0, keyframe_interval=3, **options)
+        assert [r.keyframe for r in results] == [True, False, False, True, False]
+        return results, dict(calls)
+
+    levels = len(config.anchors.scales)
+    plain, plain_calls = run()
+    assert plain_calls == {"proto": 5, "head": 5 * levels}
+    reused, reuse_calls = run(reuse_prototypes=True)
+    assert reuse_calls == {"proto": 2, "head": 5 * levels}  # ProtoNet on the 2 keyframes only
+    _, head_calls = run(reuse_prototypes=True, reuse_heads=float("inf"))
+    assert head_calls == {"proto": 2, "head": 2 * levels + 3}  # non-keyframes: P3 only
+    for a, b in zip(plain, reused):
+        if a.keyframe:
+            np.testing.assert_array_equal(a.scores, b.scores)
+    with pytest.raises(ValueError, match="change threshold"):
+        model.predict(path, reuse_heads=-1.0)
+    image_model = YolactEdge.load(checkpoint, device="cpu")
+    with pytest.raises(ValueError, match="image model"):
+        image_model.predict(np.zeros((40, 40, 3), np.uint8), reuse_prototypes=True)
+    code = main(["predict", "--model", str(checkpoint), "--source", str(path), "--out", str(tmp_path / "o"),
+                 "--reuse-prototypes"])
+    assert code == 2 and "image model" in capsys.readouterr().err
+
+
 def test_track_ids_follow_objects_across_video_frames():
     from yolactedge.api.predictor import _with_track_ids
     from yolactedge.api.results import Results

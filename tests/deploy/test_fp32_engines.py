@@ -116,6 +116,8 @@ def test_component_pipeline_reproduces_the_model_exactly(video):
             ref2, out2 = model(x2, keyframe_state=ref.state), pipe.infer(x2, out.state)
             for name in OUTPUTS:
                 torch.testing.assert_close(getattr(out2, name), getattr(ref2, name), rtol=0, atol=0)
+            with pytest.raises(ValueError, match="PyTorch backend only"):
+                pipe.infer(x2, out.state, reuse_prototypes=True)
 
 
 def test_static_batch_two_video_export_with_the_torchscript_exporter(tmp_path):

@@ -78,15 +78,19 @@ class YolactEdge:
         return self.engine.is_video
 
     # -- raw network ---------------------------------------------------------------------------
-    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
+    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None, *,
+              reuse_prototypes: bool | None = None, reuse_heads: float | None = None) -> YolactOutput:
         """Preprocessed float32 [N,3,H,W] -> raw outputs (conf are probabilities)."""
-        return self.engine.infer(batch, keyframe_state)
+        if reuse_prototypes is None and reuse_heads is None:
+            return self.engine.infer(batch, keyframe_state)
+        return self.engine.infer(batch, keyframe_state, reuse_prototypes=reuse_prototypes, reuse_heads=reuse_heads)
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, source: Any, *, conf: float = 0.25, iou: float | None = None, max_det: int | None = None,
                 classes: Sequence[int] | None = None, masks: bool = True, stream: bool = False,
                 keyframe_interval: int | None = None, adaptive_keyframes: bool = False, vid_stride: int = 1,
-                nms: str | None = None, track: bool = False) -> list[Results] | Iterator[Results]:
+                nms: str | None = None, track: bool = False, reuse_prototypes: bool | None = None,
+                reuse_heads: float | None = None) -> list[Results] | Iterator[Results]:
         """Run on an image path, folder, glob, numpy BGR array(s), video file, webcam index or URL.
 
         ``conf``: minimum score kept; ``iou``: NMS threshold; ``max_det``: detections per image;
@@ -94,7 +98,13 @@ class YolactEdge:
         ``keyframe_interval``: video presets only (default from the config, 5 as the original;
         1 = every frame a keyframe); ``stream=True`` returns a generator (constant memory);
         ``track=True`` gives video detections ids (``result.ids``) kept across frames by mask IoU.
+        ``reuse_prototypes``: non-keyframes warp the keyframe's prototypes instead of running ProtoNet;
+        ``reuse_heads``: a change threshold (e.g. 0.3) below which an FPN level reuses the keyframe's
+        head outputs. Both are cheaper and less accurate than the original scheme (BENCHMARKS.md);
+        PyTorch backend only; None: the config's default (off).
         """
+        self.check_reuse_options(reuse_prototypes, reuse_heads)
+        reuse = {"reuse_prototypes": reuse_prototypes, "reuse_heads": reuse_heads}
         frames = load_source(source, vid_stride=vid_stride)
         post = self.config.postprocess
         changes = {k: v for k, v in (("nms_thresh", iou), ("nms", nms)) if v is not None}
@@ -102,18 +112,32 @@ class YolactEdge:
             post = dataclasses.replace(post, **changes)
         interval = keyframe_interval or (self.config.flow.keyframe_interval if self.config.flow else 1)
         policy = KeyframePolicy(interval=interval, adaptive=adaptive_keyframes)
-        gen = self._run(frames, post, conf, max_det, classes, masks, policy)
+        gen = self._run(frames, post, conf, max_det, classes, masks, policy, reuse)
         if track:
             gen = _with_track_ids(gen)
         return gen if stream else list(gen)
 
     __call__ = predict
 
-    def _run(self, frames, post, conf, max_det, classes, masks, policy) -> Iterator[Results]:
+    def _run(self, frames, post, conf, max_det, classes, masks, policy, reuse) -> Iterator[Results]:
         self.reset_video()
         for frame in frames:
             yield self.predict_frame(frame, post=post, conf=conf, max_det=max_det, classes=classes,
-                                     masks=masks, policy=policy)
+                                     masks=masks, policy=policy, **reuse)
+
+    def check_reuse_options(self, reuse_prototypes: bool | None, reuse_heads: float | None) -> None:
+        """ValueError (saying what to do) unless this model can run the requested non-keyframe reuse."""
+        if not reuse_prototypes and reuse_heads is None:
+            return
+        if not self.is_video:
+            raise ValueError(f"reuse_prototypes/reuse_heads apply to non-keyframes of video presets; "
+                             f"{self.config.name} is an image model (no flow network)")
+        if reuse_heads is not None and not reuse_heads >= 0:
+            raise ValueError(f"reuse_heads is a change threshold >= 0 (e.g. 0.3), got {reuse_heads!r}")
+        if self.engine.backend != "pytorch":
+            from yolactedge.deploy.backends.pipeline import check_original_scheme
+
+            check_original_scheme(self.engine.backend, reuse_prototypes, reuse_heads)
 
     def reset_video(self) -> None:
         """Forget the keyframe cache (a new video starts with a keyframe)."""
@@ -121,7 +145,8 @@ class YolactEdge:
 
     def predict_frame(self, frame: Frame | np.ndarray, *, post=None, conf: float = 0.25, max_det: int | None = None,
                       classes: Sequence[int] | None = None, masks: bool = True,
-                      policy: KeyframePolicy | None = None) -> Results:
+                      policy: KeyframePolicy | None = None, reuse_prototypes: bool | None = None,
+                      reuse_heads: float | None = None) -> Results:
         """One frame; consecutive video frames of one source share the keyframe cache."""
         if isinstance(frame, np.ndarray):
             frame = Frame(image=frame, name="array", index=0, source="array", is_video=False, fps=None)
@@ -138,7 +163,7 @@ class YolactEdge:
                 self._state, self._stream_key = None, frame.source
             keyframe = self._scheduler.decide(image) or self._state is None
             state = None if keyframe else self._state
-        out = self.infer(batch, keyframe_state=state)
+        out = self.infer(batch, keyframe_state=state, reuse_prototypes=reuse_prototypes, reuse_heads=reuse_heads)
         if keyframe and out.state is not None:
             self._state = out.state
         if self.device.type == "cuda":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-masks", action="store_true", help="boxes only (skips mask assembly)")
     p.add_argument("--keyframe-interval", type=int, default=None, help="video presets: a keyframe every N frames")
     p.add_argument("--adaptive-keyframes", action="store_true", help="also a new keyframe on scene changes")
+    p.add_argument("--reuse-prototypes", action="store_true",
+                   help="video presets: warp the keyframe's prototypes on non-keyframes (faster, less accurate)")
+    p.add_argument("--reuse-heads", type=float, default=None, metavar="THRESH",
+                   help="video presets: reuse the keyframe's head outputs on FPN levels that changed less than THRESH")
     p.add_argument("--track", action="store_true", help="video: keep instance ids across frames (mask IoU)")
     p.add_argument("--ytvis-json", default=None, metavar="FILE",
                    help="video: also write YouTube-VIS results (one entry per track, per-frame RLE or null; implies "
@@ -84,10 +89,17 @@ def write_predictions(predictor, args: argparse.Namespace) -> int:
     show = resolve_show(args.show)
     source = load_source(args.source, vid_stride=args.vid_stride)
     exporter = _ytvis_exporter(predictor, args, source)
+    reuse_prototypes, reuse_heads = getattr(args, "reuse_prototypes", False) or None, getattr(args, "reuse_heads", None)
+    try:
+        predictor.check_reuse_options(reuse_prototypes, reuse_heads)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     results_stream = predictor.predict(
         source, conf=args.conf, iou=args.iou, max_det=args.max_det, classes=args.classes, masks=not args.no_masks,
         stream=True, keyframe_interval=args.keyframe_interval, adaptive_keyframes=args.adaptive_keyframes,
         nms=args.nms, track=getattr(args, "track", False) or exporter is not None,
+        reuse_prototypes=reuse_prototypes, reuse_heads=reuse_heads,
     )
     include = None if args.json == "none" else args.json
     records: dict[str, list] = {}

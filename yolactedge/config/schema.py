@@ -97,7 +97,7 @@ class FlowConfig:
     encode_channels: int = 64
     warp_layers: str = "P4P5"
     keyframe_interval: int = 5
-    reuse_prototypes: bool = False
+    reuse_prototypes: bool = False  # default of non-keyframe prototype reuse (predict(reuse_prototypes=...))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ class Engine(Protocol):
     @property
     def precision(self) -> dict[str, str]: ...
 
-    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput: ...
+    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None, *,
+              reuse_prototypes: bool | None = None, reuse_heads: float | None = None) -> YolactOutput: ...
 
     @property
     def last_stage_times(self) -> dict[str, float]: ...
@@ -60,11 +61,16 @@ class PyTorchEngine:
         return dict(self._times)
 
     @torch.inference_mode()
-    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
+    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None, *,
+              reuse_prototypes: bool | None = None, reuse_heads: float | None = None) -> YolactOutput:
+        """``reuse_prototypes`` / ``reuse_heads``: the non-keyframe options of ``Yolact.forward``
+        (None: the model's defaults, from its config)."""
         start = time.perf_counter()
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.half else contextlib.nullcontext()
+        options = {k: v for k, v in (("reuse_prototypes", reuse_prototypes), ("reuse_heads", reuse_heads))
+                   if v is not None}
         with autocast:
-            out = self.model(batch.to(self.device), keyframe_state=keyframe_state)
+            out = self.model(batch.to(self.device), keyframe_state=keyframe_state, **options)
         if self.half:
             out = YolactOutput(*(t.float() if isinstance(t, torch.Tensor) else t for t in out))
         self._times = {"network": (time.perf_counter() - start) * 1e3}

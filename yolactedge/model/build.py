@@ -43,6 +43,8 @@ def build_model(config: ModelConfig | str) -> Yolact:
         video=video,
     )
     init_head_weights(model)
+    if config.flow is not None:
+        model.reuse_prototypes = config.flow.reuse_prototypes
     model.config = config  # type: ignore[attr-defined]  # for callers; never read inside forward
     return model
 

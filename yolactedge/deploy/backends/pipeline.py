@@ -72,7 +72,9 @@ class ComponentPipeline:
         """Milliseconds per component of the last ``infer`` call."""
         return dict(self._times)
 
-    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None) -> YolactOutput:
+    def infer(self, batch: torch.Tensor, keyframe_state: KeyframeState | None = None, *,
+              reuse_prototypes: bool | None = None, reuse_heads: float | None = None) -> YolactOutput:
+        check_original_scheme(self.backend, reuse_prototypes, reuse_heads)
         return self.trace(batch, keyframe_state)[0]
 
     # -- implementation ---------------------------------------------------------------------------
@@ -150,6 +152,15 @@ class ComponentPipeline:
         out = YolactOutput(cat([o.loc for o in outs]), cat([o.conf for o in outs]), cat([o.mask for o in outs]),
                            outs[0].priors, cat([o.proto for o in outs]), None, merged_state)
         return out, PipelineTrace("key" if state is None else "nonkey")
+
+
+def check_original_scheme(backend: str, reuse_prototypes: bool | None, reuse_heads: float | None) -> None:
+    """Exported engines run the original non-keyframe scheme only; say so instead of ignoring the option."""
+    if reuse_prototypes or reuse_heads is not None:
+        raise ValueError(
+            f"prototype/head reuse runs on the PyTorch backend only; this {backend} export runs the original "
+            "non-keyframe scheme (warp P4/P5, ProtoNet and heads on every frame). Load the .pt checkpoint "
+            "for reuse, or drop reuse_prototypes/reuse_heads (--reuse-prototypes/--reuse-heads)")
 
 
 def _cat_states(states: list[KeyframeState]) -> KeyframeState:
