@@ -27,15 +27,16 @@ finished step is skipped when run again with the same command (a different comma
 pass ``--force STEP`` or another ``--out``). An interrupted training stage resumes from its
 ``last.pt``/``interrupt.pt``. ``--force`` alone redoes everything.
 
-Sizes and seeds (defaults): 24 training + 12 val videos of 30 frames (every 5th annotated: 72 val
-frames with ground truth), video seed 0; 4000 flow pairs (10% val), flow seed 1; training seed 0;
-stage 2: 3000 iterations x 8 pairs, stage 3: 1200 iterations x 8 videos, both AdamW with a cosine
-schedule, bf16 autocast + channels_last where bfloat16 is native (else float32); FPS on 3 val videos (90 frames
-per pass).
+Sizes and seeds (defaults): 96 training + 12 val videos of 30 frames (every 5th annotated: 72 val
+frames with ground truth; the val videos do not depend on the number of training videos), video seed 0;
+4000 flow pairs (10% val), flow seed 1; training seed 0; stage 2: 3000 iterations x 8 pairs, stage 3:
+1200 iterations x 8 videos, both AdamW with a cosine schedule, bf16 autocast + channels_last where
+bfloat16 is native (else float32); FPS on 3 val videos (90 frames per pass). Stage 3 needs the videos:
+with 24 the mean mAP over distances 1-4 lost 3.5 points against all keyframes, with 96 2.1 (BENCHMARKS.md).
 
-Duration, measured (AMD EPYC Zen 4, 2 cores, idle): 31 min in all - data 2.6, stage 2 13.5 (0.27 s/it),
-stage 3 12.3 (0.61 s/it), evaluation 1.5, FPS 1.1 minutes (plus start-up and reporting). In float32,
-stages 2 and 3 take about twice as long.
+Duration, measured (2 idle cores): AMD EPYC Zen 3 (AVX2, float32): 88 min - data 4.6, stage 2 41.5
+(0.82 s/it), stage 3 37.1 (1.85 s/it), evaluation 3.6, FPS 2.0 minutes. Zen 4 with native bfloat16 runs
+stages 2 and 3 about 3x faster (0.27 and 0.61 s/it).
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="data-loading processes of the training stages")
     d = p.add_argument_group("data")
     d.add_argument("--size", type=int, default=320, help="frame / flow pair size (square)")
-    d.add_argument("--videos", type=int, default=24, help="training videos")
+    d.add_argument("--videos", type=int, default=96, help="training videos")
     d.add_argument("--val-videos", type=int, default=12)
     d.add_argument("--frames", type=int, default=30, help="frames per video")
     d.add_argument("--annotate-every", type=int, default=5)

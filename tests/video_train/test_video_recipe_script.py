@@ -60,3 +60,26 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
 
     changed = run_script(out, stage1_checkpoint, "--joint-iters", "3")
     assert changed.returncode != 0 and "pass --force joint" in changed.stderr
+
+
+def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--joint-images becomes train-video's --joint-data; --amp auto never picks emulated bfloat16."""
+    import importlib.util
+
+    from yolactedge.train.precision import cpu_has_bf16
+
+    spec = importlib.util.spec_from_file_location("video_recipe_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--joint-images", "coco_root",
+                              "--joint-images-batch", "4"])
+    assert args.amp == ("bf16" if cpu_has_bf16() else "off")
+    recipe = module.Recipe(args)
+    seen: dict[str, list] = {}
+    monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
+    recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
+    recipe.train("flow", tmp_path / "chairs", tmp_path / "stage1.pt")
+    joint, flow = ([str(p) for p in seen[s]] for s in ("joint", "flow"))
+    assert joint[joint.index("--joint-data") + 1] == "coco_root" and joint[joint.index("--joint-batch") + 1] == "4"
+    assert "--joint-data" not in flow
+    assert ("--amp" in joint) == (args.amp == "bf16")
