@@ -34,7 +34,7 @@ frames with ground truth; the val videos do not depend on the number of training
 bfloat16 is native (else float32); FPS on 3 val videos (90 frames per pass). Stage 3 needs the videos:
 with 24 the mean mAP over distances 1-4 lost 3.5 points against all keyframes, with 96 2.1 (BENCHMARKS.md).
 
-Duration, measured (2 idle cores): AMD EPYC Zen 3 (AVX2, float32): 88 min - data 4.6, stage 2 41.5
+Duration, measured (2 idle cores): AMD EPYC Zen 3 (AVX2, float32): 88 min - data 4.4, stage 2 41.5
 (0.82 s/it), stage 3 37.1 (1.85 s/it), evaluation 3.6, FPS 2.0 minutes. Zen 4 with native bfloat16 runs
 stages 2 and 3 about 3x faster (0.27 and 0.61 s/it).
 """
