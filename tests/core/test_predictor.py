@@ -78,14 +78,19 @@ def test_matches_raw_pipeline(checkpoint):
     np.testing.assert_array_equal(r.masks, inst.masks.numpy())
 
 
+def _write_clip(path, frames, step):
+    """A tiny MJPG video of flat frames getting brighter by ``step`` per frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 80))
+    for i in range(frames):
+        writer.write(np.full((80, 96, 3), step * i, np.uint8))
+    writer.release()
+    return path
+
+
 def test_video_preset_keyframes_in_a_video(tmp_path):
     config = get_config("yolact_edge_vid_minimal_resnet50_config", preprocess={"input_size": (128, 128)})
     model = YolactEdge.from_config(config, device="cpu")
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 80))
-    for i in range(7):
-        writer.write(np.full((80, 96, 3), 20 * i, np.uint8))
-    writer.release()
+    path = _write_clip(tmp_path / "clip.avi", frames=7, step=20)
     results = model.predict(path, conf=0.5, keyframe_interval=3)
     assert [r.keyframe for r in results] == [True, False, False, True, False, False, True]
     every = model.predict(path, conf=0.5, keyframe_interval=1)
@@ -98,11 +103,7 @@ def test_prototype_and_head_reuse_options_in_predict(tmp_path, checkpoint, capsy
     """Reuse skips ProtoNet (and unchanged heads) on non-keyframes only; bad uses are clear errors."""
     config = get_config("yolact_edge_vid_minimal_resnet50_config", preprocess={"input_size": (96, 96)})
     model = YolactEdge.from_config(config, device="cpu")
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 80))
-    for i in range(5):
-        writer.write(np.full((80, 96, 3), 30 * i, np.uint8))
-    writer.release()
+    path = _write_clip(tmp_path / "clip.avi", frames=5, step=30)
     calls = {"proto": 0, "head": 0}
     model.model.proto_net.register_forward_hook(lambda *_: calls.__setitem__("proto", calls["proto"] + 1))
     model.model.prediction_layers[0].register_forward_hook(lambda *_: calls.__setitem__("head", calls["head"] + 1))
