@@ -30,11 +30,13 @@ class YolactEdge:
     """A model plus its config, class names and pre/post-processing."""
 
     def __init__(self, model: nn.Module | Engine, config: ModelConfig, device: str | torch.device = "auto",
-                 half: bool = False):
+                 half: bool = False, optimize: bool = True):
+        """``optimize``: run an inference copy of a PyTorch model (BatchNorm folded, channels_last on
+        CPU; same results up to float rounding), see ``PyTorchEngine``."""
         self.config = config
         if isinstance(model, nn.Module):
             self.device = resolve_device(device)
-            self.engine: Engine = PyTorchEngine(model, config, self.device, half=half)
+            self.engine: Engine = PyTorchEngine(model, config, self.device, half=half, optimize=optimize)
         else:
             self.engine = model
             self.device = model.device
@@ -46,7 +48,7 @@ class YolactEdge:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike, config: ModelConfig | str | None = None,
-             device: str | torch.device = "auto", half: bool = False) -> "YolactEdge":
+             device: str | torch.device = "auto", half: bool = False, optimize: bool = True) -> "YolactEdge":
         """Our checkpoints carry their config; original checkpoints need ``config`` (a preset name).
         A folder written by ``yolactedge export`` loads its engines (ONNX Runtime / OpenVINO / TensorRT)."""
         if os.path.isdir(path):
@@ -57,7 +59,7 @@ class YolactEdge:
         checkpoint = read_checkpoint(path, config)
         model = build_model(checkpoint.config)
         load_model_weights(model, checkpoint)
-        return cls(model, checkpoint.config, device, half=half)
+        return cls(model, checkpoint.config, device, half=half, optimize=optimize)
 
     @classmethod
     def from_config(cls, config: ModelConfig | str, device: str | torch.device = "auto", **overrides: Any) -> "YolactEdge":

@@ -47,7 +47,9 @@ class FeatFlowNet(nn.Module):
 
     Returns per level (flow, scale, bias) from fine to coarse. The level-1 branch (69x69 at 550)
     is only computed when ``with_level1`` is set: warping P4/P5 never uses it, so inference skips
-    it (the original always computed it).
+    it (the original always computed it). ``level1_flow_only`` also skips the level-1 scale and
+    bias maps (two 1x1 convs to 256 channels at 69x69; None in their place): warping prototypes
+    and the end-point-error loss use the flow alone.
     """
 
     def __init__(self, in_channels: int = 128, encode_channels: int = 64, feature_channels: int = 256):
@@ -70,8 +72,8 @@ class FeatFlowNet(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(
-        self, target: torch.Tensor, source: torch.Tensor, with_level1: bool = False
-    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        self, target: torch.Tensor, source: torch.Tensor, with_level1: bool = False, level1_flow_only: bool = False
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
         out1 = self.conv1(torch.cat((target, source), 1))
         out2 = self.conv2(out1)
         out3 = self.conv3(out2)
@@ -86,7 +88,8 @@ class FeatFlowNet(nn.Module):
             size1 = out1.shape[-2:]
             up_feat2 = self.upfeat2(_resize(concat2, size1))
             up_flow2 = self.upflow2(_resize(flow2, size1))
-            levels.insert(0, self.pred1(torch.cat((out1, up_feat2, up_flow2), 1)))
+            concat1 = torch.cat((out1, up_feat2, up_flow2), 1)
+            levels.insert(0, (self.pred1.conv(concat1), None, None) if level1_flow_only else self.pred1(concat1))
         return levels
 
 

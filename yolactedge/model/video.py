@@ -39,12 +39,14 @@ class VideoMixin:
             flow_features=self.flow_net_pre_convs(lateral).detach(),
         )
 
-    def estimate_flow(self, lateral: torch.Tensor, state: KeyframeState, with_level1: bool = False):
+    def estimate_flow(self, lateral: torch.Tensor, state: KeyframeState, with_level1: bool = False,
+                      level1_flow_only: bool = False):
         """Flow from the current frame (target) to the keyframe (source) at P4/P5 (and P3 if asked)."""
         source = state.flow_features if state.flow_features is not None else self.flow_net_pre_convs(state.lateral)
         if source.shape[0] != lateral.shape[0]:
             source = source.expand(lateral.shape[0], *source.shape[1:])
-        return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1)
+        return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1,
+                             level1_flow_only=level1_flow_only)
 
     def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None) -> tuple[torch.Tensor, ...]:
         """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA).

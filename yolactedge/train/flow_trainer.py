@@ -97,7 +97,7 @@ def flow_laterals(model: nn.Module, img1: torch.Tensor, img2: torch.Tensor) -> t
 def predict_flow(model: nn.Module, img1: torch.Tensor, img2: torch.Tensor) -> list[torch.Tensor]:
     """The three flows (fine to coarse, training units) from img1 (target) to img2 (source)."""
     lat1, lat2 = flow_laterals(model, img1, img2)
-    levels = model.estimate_flow(lat1, KeyframeState(feats=(), lateral=lat2), with_level1=True)
+    levels = model.estimate_flow(lat1, KeyframeState(feats=(), lateral=lat2), with_level1=True, level1_flow_only=True)
     return [level[0] for level in levels]
 
 
