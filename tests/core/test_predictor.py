@@ -159,6 +159,14 @@ def test_cli_predict_and_checks(checkpoint, images, tmp_path, capsys):
     assert len(records) == 2
     text = capsys.readouterr().out
     assert "2 frames processed, 1 skipped" in text
+    plain = tmp_path / "plain"  # the loaded modules instead of the inference copy: the same detections
+    assert main(["predict", "--model", str(checkpoint), "--source", str(images), "--out", str(plain), "--conf", "0.05",
+                 "--no-optimize", "--no-save"]) == 0
+    for a, b in zip(records, json.loads((plain / "predictions.json").read_text())):
+        assert [d["class_id"] for d in a["detections"]] == [d["class_id"] for d in b["detections"]]
+        np.testing.assert_allclose([d["score"] for d in a["detections"]], [d["score"] for d in b["detections"]],
+                                   atol=1e-4)
+    capsys.readouterr()
     assert main(["checks"]) == 0
     assert "torch" in capsys.readouterr().out
 

@@ -12,6 +12,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None,
                         help="preset name for original plain state dicts, e.g. yolact_edge_config")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--no-optimize", action="store_true",
+                        help="run the checkpoint's modules as loaded (default: an inference copy with BatchNorm "
+                             "folded and, on CPU, channels_last; same results, faster)")
 
 
 def load_predictor(args: argparse.Namespace):
@@ -20,4 +23,5 @@ def load_predictor(args: argparse.Namespace):
     path = args.model or default_model_path()
     if path is None:
         raise SystemExit("no --model given and no bundled demo model in this installation; pass --model CKPT")
-    return YolactEdge.load(path, config=args.config, device=args.device)
+    return YolactEdge.load(path, config=args.config, device=args.device,
+                           optimize=not getattr(args, "no_optimize", False))
