@@ -1,40 +1,43 @@
 """Flow network end-point error on the synthetic val videos' true motion, per keyframe distance; and
 checkpoint variants that tell which part of stage 3 recovers the warped accuracy.
 
-    python benchmarks/video_flow_epe.py --models runs/video_recipe/flow/last.pt runs/video_recipe/joint/last.pt
+    python benchmarks/video_flow_epe.py --data runs/video_recipe/data_video \
+        --models runs/video_recipe/flow/last.pt runs/video_recipe/joint/last.pt
     # variants for `yolactedge val-video --model VARIANT ...`:
     python benchmarks/video_flow_epe.py --write-variant joint_with_stage2_flow.pt \\
         --base runs/video_recipe/joint/last.pt --flow-from runs/video_recipe/flow/last.pt
     python benchmarks/video_flow_epe.py --write-variant stage2_zero_flow.pt --base runs/video_recipe/flow/last.pt --zero-flow --identity-scale-bias
 
-The val scenes are regenerated from (seed, "val", index), as ``yolactedge synth video`` writes them
-(no files needed); the exact flow from the annotated frame t to its keyframe t-d is
+The val scenes are regenerated as ``yolactedge synth video`` wrote them (``video_oracle_flow.SceneSource``:
+seed and size from the annotation file); the exact flow from the annotated frame t to its keyframe t-d is
 ``layer_flow(owner_t, poses(t), poses(t-d))``, the orientation the flow network predicts. EPE is
 ``yolactedge.train.flow_trainer.evaluate_flow``'s (pixels of the frame, each level upsampled).
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
-from yolactedge.api.predictor import YolactEdge
-from yolactedge.data.synth.flow_field import layer_flow
-from yolactedge.data.synth.seeding import draw_size, split_key, sub_rng
-from yolactedge.data.synth.video_scene import make_video_scene
-from yolactedge.train.flow_trainer import evaluate_flow
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from video_oracle_flow import SceneSource  # noqa: E402
+
+from yolactedge.api.predictor import YolactEdge  # noqa: E402
+from yolactedge.data.synth.flow_field import layer_flow  # noqa: E402
+from yolactedge.train.flow_trainer import evaluate_flow  # noqa: E402
 
 FLOW_KEYS = ("flow_net.", "flow_net_pre_convs.")
 
 
-def val_pairs(seed: int, videos: int, size: int, frames: int, every: int, distances: range) -> dict[int, list]:
+def val_pairs(source: SceneSource, videos: int, every: int, distances: range) -> dict[int, list]:
+    """(current frame, keyframe, exact flow current -> keyframe) per distance, every annotated frame t >= every."""
     pairs: dict[int, list] = {d: [] for d in distances}
     for index in range(videos):
-        rng = sub_rng(seed, split_key("val"), index)
-        height, width = draw_size(rng, size)
-        scene = make_video_scene(rng, height, width, frames, ())
-        rendered = [scene.render(t, sub_rng(seed, split_key("val"), index, t + 1)) for t in range(frames)]
-        for t in range(every, frames, every):
+        scene = source.scene(index)
+        rendered = [source.render(scene, index, t) for t in range(source.num_frames)]
+        for t in range(every, source.num_frames, every):
             for d in distances:
                 current, owner = rendered[t]
                 pairs[d].append((current, rendered[t - d][0], layer_flow(owner, scene.poses(t), scene.poses(t - d))))
@@ -63,10 +66,9 @@ def write_variant(base: str, out: str, flow_from: str | None, zero_flow: bool, i
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", default=[], help="checkpoints with a flow network")
-    p.add_argument("--seed", type=int, default=0, help="the video set's --seed")
-    p.add_argument("--videos", type=int, default=12, help="val videos")
-    p.add_argument("--size", type=int, default=320)
-    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--data", default=None, help="a `yolactedge synth video` folder (its val split is used)")
+    p.add_argument("--texture-dir", default=None, help="the photos the data was generated with, if any")
+    p.add_argument("--videos", type=int, default=12, help="first N val videos")
     p.add_argument("--annotate-every", type=int, default=5)
     p.add_argument("--keyframe-interval", type=int, default=5)
     p.add_argument("--write-variant", default=None, metavar="OUT")
@@ -81,8 +83,10 @@ def main() -> None:
         write_variant(args.base, args.write_variant, args.flow_from, args.zero_flow, args.identity_scale_bias)
     if not args.models:
         return
-    pairs = val_pairs(args.seed, args.videos, args.size, args.frames, args.annotate_every,
-                      range(1, args.keyframe_interval))
+    if not args.data:
+        p.error("--models needs --data")
+    source = SceneSource(Path(args.data) / "val" / "annotations.json", "val", None, args.texture_dir)
+    pairs = val_pairs(source, args.videos, args.annotate_every, range(1, args.keyframe_interval))
     for path in args.models:
         model = YolactEdge.load(path, device="cpu", optimize=False)
         print(path)

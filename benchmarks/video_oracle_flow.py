@@ -190,8 +190,8 @@ class FlowOverride:
         self.last_state: Any = None
         model.estimate_flow = self
 
-    def __call__(self, lateral: torch.Tensor, state: Any, with_level1: bool = False) -> Levels:
-        pred = self.original(lateral, state, with_level1=with_level1)
+    def __call__(self, lateral: torch.Tensor, state: Any, with_level1: bool = False, **options: Any) -> Levels:
+        pred = self.original(lateral, state, with_level1=with_level1, **options)
         self.last_predicted, self.last_state = pred, state
         if self.source == "predicted":
             return pred
