@@ -19,36 +19,34 @@ import torch
 
 from _common import interleaved, machine
 from yolactedge import build_model
-from yolactedge.model.inference_copy import inference_copy
+from yolactedge.config import get_config
+from yolactedge.deploy.engine import PyTorchEngine
 
 
 RUNTIMES = ("optimized", "loaded")
 
 
-def schemes(model: torch.nn.Module, key_x: torch.Tensor, cur_x: torch.Tensor, runtime: str) -> dict:
-    state = model(key_x).state
+def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, runtime: str) -> dict:
+    state = engine.infer(key_x).state
     return {
-        (runtime, "keyframe"): lambda: model(key_x),
-        (runtime, "non-keyframe (original)"): lambda: model(cur_x, keyframe_state=state),
-        (runtime, "+ prototype reuse"): lambda: model(cur_x, keyframe_state=state, reuse_prototypes=True),
-        (runtime, "+ prototype and head reuse"): lambda: model(cur_x, keyframe_state=state, reuse_prototypes=True,
-                                                               reuse_heads=float("inf")),
+        (runtime, "keyframe"): lambda: engine.infer(key_x),
+        (runtime, "non-keyframe (original)"): lambda: engine.infer(cur_x, keyframe_state=state),
+        (runtime, "+ prototype reuse"): lambda: engine.infer(cur_x, keyframe_state=state, reuse_prototypes=True),
+        (runtime, "+ prototype and head reuse"): lambda: engine.infer(cur_x, keyframe_state=state,
+                                                                      reuse_prototypes=True, reuse_heads=float("inf")),
     }
 
 
 def measure(config: str, size: int, rounds: int, runtimes: list[str]) -> dict[tuple[str, str], float]:
-    model = build_model(config).eval()
+    """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy."""
+    cfg = get_config(config)
+    model = build_model(cfg).eval()
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
-    with torch.inference_mode():
-        for runtime in runtimes:
-            if runtime == "optimized":
-                fmt = torch.channels_last
-                fns.update(schemes(inference_copy(model), key_x.contiguous(memory_format=fmt),
-                                   cur_x.contiguous(memory_format=fmt), runtime))
-            else:
-                fns.update(schemes(model, key_x, cur_x, runtime))
-        return interleaved(fns, rounds=rounds)
+    for runtime in runtimes:
+        engine = PyTorchEngine(model, cfg, torch.device("cpu"), optimize=runtime == "optimized")
+        fns.update(schemes(engine, key_x, cur_x, runtime))
+    return interleaved(fns, rounds=rounds)
 
 
 def main() -> None:
