@@ -22,7 +22,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + self.downsample(x))
+        out += self.downsample(x)  # in place, as the original: no new 4-20 MB tensor per block
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -46,7 +47,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + self.downsample(x))
+        out += self.downsample(x)  # in place, as the original: no new 4-20 MB tensor per block
+        return self.relu(out)
 
 
 RESNET_LAYOUTS: dict[str, tuple[type[nn.Module], list[int]]] = {
