@@ -8,7 +8,7 @@ Runtimes: ``optimized`` is what ``YolactEdge`` runs on CPU (the inference copy: 
 channels_last); ``loaded`` is the model as built (NCHW, BatchNorm modules), as in a training loop.
 Every scheme of every runtime is interleaved in one loop; ratios are taken within a runtime.
 
-    python benchmarks/video_cost.py [--size 550] [--rounds 5] [--configs yolact_edge_vid_config ...]
+    python benchmarks/video_cost.py [--size 550] [--rounds 11] [--configs yolact_edge_vid_config ...]
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def measure(config: str, size: int, rounds: int, runtimes: list[str]) -> dict[tu
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=550)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--configs", nargs="+", default=["yolact_edge_vid_config", "yolact_edge_vid_resnet50_config"])
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
     parser.add_argument("--json", default=None)
