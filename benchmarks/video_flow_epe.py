@@ -1,7 +1,7 @@
 """Flow network end-point error on the synthetic val videos' true motion, per keyframe distance; and
 checkpoint variants that tell which part of stage 3 recovers the warped accuracy.
 
-    python benchmarks/video_flow_epe.py --data runs/video_recipe/data_video \
+    python benchmarks/video_flow_epe.py --data runs/video_recipe/data_video \\
         --models runs/video_recipe/flow/last.pt runs/video_recipe/joint/last.pt
     # variants for `yolactedge val-video --model VARIANT ...`:
     python benchmarks/video_flow_epe.py --write-variant joint_with_stage2_flow.pt \\
