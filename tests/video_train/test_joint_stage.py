@@ -76,6 +76,23 @@ def test_feature_matching_is_zero_when_the_warp_reproduces_the_frame(videos, tmp
         assert float(trainer.compute_losses(batch, 0)["fm"]) > 1e-3
 
 
+def test_warp_alpha_weights_only_the_warped_pass(videos, stage2_checkpoint, tmp_path):
+    train, _ = videos
+    losses = {}
+    for alpha in (1.0, 2.5):
+        config = tiny_train_config(tmp_path / str(alpha), init=str(stage2_checkpoint), warp_alpha=alpha)
+        trainer = VideoTrainer(config, train, show_progress=False)
+        with torch.no_grad():
+            losses[alpha] = {k: float(v) for k, v in trainer.compute_losses(trainer.batches()[0], 0).items()}
+    one, weighted = losses[1.0], losses[2.5]
+    assert weighted["compute"] == pytest.approx(one["compute"], rel=1e-5)
+    assert weighted["fm"] == pytest.approx(one["fm"], rel=1e-5)
+    assert weighted["warp"] == pytest.approx(2.5 * one["warp"], rel=1e-5)
+    assert weighted["total"] == pytest.approx(one["total"] + 1.5 * one["warp"], rel=1e-5)
+    with pytest.raises(ValueError, match="warp_alpha"):
+        tiny_train_config(tmp_path, warp_alpha=-1.0)
+
+
 def test_joint_stage_in_bf16_channels_last_keeps_float32_losses_and_weights(videos, stage2_checkpoint, tmp_path):
     train, _ = videos
     config = tiny_train_config(tmp_path, max_iter=2, init=str(stage2_checkpoint), amp="bf16", channels_last=True)

@@ -103,6 +103,7 @@ class VideoTrainConfig:
     fm_loss: str = "auto"  # "auto" (cosine when the model has SPA, none without, as vid_minimal), cosine, l2, none
     fm_loc: str = "L+P"
     fm_alpha: float = 1.0
+    warp_alpha: float = 1.0  # weight of the detection losses on the warped pass (the original: 1, as "compute")
     joint_batch_size: int | None = None  # COCO images per iteration (default batch_size)
     # numerics and bookkeeping
     amp: str = "off"  # "bf16": autocast the network (CUDA, or CPUs with AVX512-BF16/AMX); losses stay float32
@@ -136,6 +137,7 @@ class VideoTrainConfig:
             (self.fm_loss in ("auto", "none", *FM_KINDS), f"fm_loss must be auto, none or one of {FM_KINDS}"),
             (self.fm_loc in FM_LOCATIONS, f"fm_loc must be one of {FM_LOCATIONS}, got {self.fm_loc!r}"),
             (self.fm_alpha >= 0, f"fm_alpha must be >= 0, got {self.fm_alpha}"),
+            (self.warp_alpha >= 0, f"warp_alpha must be >= 0, got {self.warp_alpha}"),
             (self.joint_batch_size is None or self.joint_batch_size >= 1, "joint_batch_size must be >= 1"),
             (self.val_keyframe_interval >= 1, "val_keyframe_interval must be >= 1"),
             (self.amp in ("off", "bf16"), f"amp must be off or bf16 (video stages), got {self.amp!r}"),
@@ -789,6 +791,8 @@ class VideoTrainer(VideoStageTrainer):
                 joint_out = float_outputs(training_outputs(model, joint_feats))
         compute = self.loss_fn(compute_out, targets, generator=generator)
         warp = self.loss_fn(warp_out, targets, generator=generator)
+        if self.config.warp_alpha != 1.0:
+            warp = {k: v * self.config.warp_alpha for k, v in warp.items()}
         if self.fm_kind != "none" and self.config.fm_alpha > 0:  # float32: cosines of near-equal features
             fm = feature_matching_loss((feats[1].float(), feats[2].float()), (w4.float(), w5.float()),
                                        model.fpn_phase_2.pred_layers, self.config.fm_loc, self.fm_kind)
