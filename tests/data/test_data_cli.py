@@ -2,6 +2,8 @@
 import argparse
 import json
 
+import pytest
+
 from yolactedge.cli import datacheck
 from yolactedge.cli.main import main
 
@@ -21,8 +23,12 @@ def test_synth_commands_then_data_check(tmp_path, capsys):
     data = json.loads((tmp_path / "img" / "val" / "annotations.json").read_text())
     assert len(data["images"]) == 1 and data["images"][0]["height"] == 48 and data["info"]["seed"] == 2
     assert main(["synth", "video", str(tmp_path / "vid"), "--videos", "1", "--val-videos", "0", "--frames", "6",
-                 "--size", "48", "--flow", "--quiet"]) == 0
+                 "--size", "48", "--flow", "--motion-scale", "0.5", "--quiet"]) == 0
     assert (tmp_path / "vid" / "train" / "Flow" / "video_0000" / "00004.flo").is_file()
+    info = json.loads((tmp_path / "vid" / "train" / "annotations.json").read_text())["info"]
+    assert info["motion_scale"] == 0.5
+    with pytest.raises(SystemExit, match="--motion-scale must be > 0"):
+        main(["synth", "video", str(tmp_path / "bad"), "--motion-scale", "-1", "--quiet"])
     assert main(["synth", "flow", str(tmp_path / "flow"), "--pairs", "2", "--size", "48", "--quiet"]) == 0
     assert (tmp_path / "flow" / "data" / "00002_flow.flo").is_file()
     capsys.readouterr()

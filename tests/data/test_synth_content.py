@@ -63,3 +63,30 @@ def test_hidden_slivers_become_ignore_regions():
     instances = annotate_groups(groups, [[1], [2], [3]], owner, drawn)
     assert [i.crowd for i in instances] == [True, False, False]
     assert instances[0].mask.sum() == (owner == 1).sum()  # the ignore region is exactly the visible sliver
+
+
+def test_motion_scale_replays_the_same_scene_slower(tmp_path):
+    """--motion-scale stretches time only: at 0.5, frame 2t shows the poses of frame t at 1, and the
+    exact flow per frame is about half as long."""
+    from yolactedge.data.flo import read_flo
+    from yolactedge.data.synth import generate_video_dataset
+    from yolactedge.data.synth.video_scene import make_video_scene
+
+    normal = make_video_scene(np.random.default_rng(3), 64, 80, 30)
+    slow = make_video_scene(np.random.default_rng(3), 64, 80, 30, motion_scale=0.5)
+    for t in (0, 3, 7):
+        np.testing.assert_allclose(np.stack(slow.poses(2 * t)), np.stack(normal.poses(t)), atol=1e-9)
+    assert not np.allclose(np.stack(slow.poses(2)), np.stack(normal.poses(2)))
+
+    lengths = {}
+    for scale in (1.0, 0.5):
+        root = tmp_path / str(scale)
+        generate_video_dataset(root, num_videos=2, num_val_videos=0, num_frames=4, image_size=(48, 64), seed=1,
+                               save_flow=True, progress=False, motion_scale=scale)
+        flows = [read_flo(p) for p in sorted((root / "train" / "Flow").rglob("*.flo"))]
+        lengths[scale] = float(np.mean([np.linalg.norm(f, axis=-1).mean() for f in flows]))
+        info = json.loads((root / "train" / "annotations.json").read_text())["info"]
+        assert info["motion_scale"] == scale
+    assert 0.3 < lengths[0.5] / lengths[1.0] < 0.7
+    with pytest.raises(ValueError, match="motion_scale"):
+        generate_video_dataset(tmp_path / "bad", num_videos=1, num_val_videos=0, motion_scale=0.0, progress=False)

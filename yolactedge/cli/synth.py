@@ -42,10 +42,13 @@ def _images(args: argparse.Namespace) -> int:
 
 def _video(args: argparse.Namespace) -> int:
     _check_size(args)
+    if not args.motion_scale > 0:
+        raise SystemExit(f"--motion-scale must be > 0 (1 = the default scenes), got {args.motion_scale}")
     paths = generate_video_dataset(args.out, num_videos=args.videos, num_val_videos=args.val_videos,
                                    num_frames=args.frames, annotate_every=args.annotate_every,
                                    image_size=_size(args.size), seed=args.seed, texture_dir=args.textures,
-                                   save_flow=args.flow, progress=not args.quiet)
+                                   save_flow=args.flow, progress=not args.quiet,
+                                   motion_scale=args.motion_scale)
     return _print_paths("video (YouTube-VIS)", paths)
 
 
@@ -75,6 +78,9 @@ def register(subparsers) -> None:
     video.add_argument("--frames", type=int, default=30, help="frames per video (default 30)")
     video.add_argument("--annotate-every", type=int, default=5, help="annotate every k-th frame (default 5)")
     video.add_argument("--flow", action="store_true", help="also write exact flow t -> t+1 (.flo)")
+    video.add_argument("--motion-scale", type=float, default=1.0, metavar="S",
+                       help="motion per frame relative to the default scenes (0.5: the same scenes at twice "
+                            "the frame rate; default 1)")
     video.set_defaults(func=_video)
 
     flow = kinds.add_parser("flow", help="FlyingChairs-format optical flow pairs")

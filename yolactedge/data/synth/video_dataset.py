@@ -32,11 +32,12 @@ def video_name(index: int) -> str:
 def _write_video(
     split_dir: Path, split: str, index: int, video_id: int, next_ann_id: int, num_frames: int,
     annotate_every: int, image_size: SizeSpec, seed: int, photos: Sequence[np.ndarray], save_flow: bool,
+    motion_scale: float,
 ) -> tuple[dict, list[dict]]:
     """Render and write one video; returns its ``videos`` record and its annotation records."""
     rng = sub_rng(seed, split_key(split), index)
     height, width = draw_size(rng, image_size)
-    scene = make_video_scene(rng, height, width, num_frames, photos)
+    scene = make_video_scene(rng, height, width, num_frames, photos, motion_scale=motion_scale)
     name = video_name(index)
     frame_dir = split_dir / "JPEGImages" / name
     frame_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,7 @@ def generate_video_dataset(
     texture_dir: str | os.PathLike | None = None,
     save_flow: bool = False,
     progress: bool = True,
+    motion_scale: float = 1.0,
 ) -> dict[str, Path]:
     """Write a YouTube-VIS-style synthetic video set and return where everything went.
 
@@ -99,9 +101,14 @@ def generate_video_dataset(
     ``save_flow``, ``<split>/Flow/video_NNNN/TTTTT.flo``: exact flow from frame t to t+1 in
     pixels, frame_t(p) ~ frame_t+1(p + flow(p)). Returns keys ``root``, ``<split>_frames``,
     ``<split>_annotations`` and (with flow) ``<split>_flow``.
+
+    ``motion_scale`` stretches every video's time axis (0.5: the same scenes at twice the frame
+    rate, half the motion per frame), so one benchmark can be replayed at several speeds.
     """
     if num_videos < 0 or num_val_videos < 0:
         raise ValueError(f"video counts must be >= 0, got {num_videos} and {num_val_videos}")
+    if not (motion_scale > 0 and np.isfinite(motion_scale)):
+        raise ValueError(f"motion_scale must be a positive number, got {motion_scale}")
     if num_frames < 1 or annotate_every < 1:
         raise ValueError(f"num_frames and annotate_every must be >= 1, got {num_frames} and {annotate_every}")
     photos, photo_names = load_photos(texture_dir)
@@ -114,7 +121,7 @@ def generate_video_dataset(
         videos, annotations = [], []
         for index in tqdm(range(count), desc=f"synth videos ({split})", disable=not progress, unit="video"):
             video, anns = _write_video(split_dir, split, index, index + 1, len(annotations) + 1, num_frames,
-                                       annotate_every, image_size, seed, photos, save_flow)
+                                       annotate_every, image_size, seed, photos, save_flow, motion_scale)
             videos.append(video)
             annotations.extend(anns)
         info = {
@@ -126,6 +133,7 @@ def generate_video_dataset(
             "num_videos": int(count),
             "num_frames": int(num_frames),
             "annotate_every": int(annotate_every),
+            "motion_scale": float(motion_scale),
             "image_size": {"height": [hmin, hmax], "width": [wmin, wmax]},
             "flow": "frame t -> t+1, pixels, Flow/<video>/<t:05d>.flo" if save_flow else None,
             "textures": photo_names,

@@ -66,9 +66,11 @@ class VideoScene:
     motions: list[Motion]  # world (canvas) pose of each layer after the background
     photometric: Photometric
     gain_drift: Trajectory
+    motion_scale: float = 1.0  # scene time per frame: 0.5 = the same scene filmed at twice the frame rate
 
     def camera_matrix(self, t: float) -> np.ndarray:
         """Canvas -> image: the camera's point of interest goes to the frame centre."""
+        t = t * self.motion_scale
         c = self.camera
         zoom = float(np.exp(c.log_scale.at(t)))
         view = similarity(self.width / 2.0, self.height / 2.0, c.angle.at(t), zoom)
@@ -76,12 +78,12 @@ class VideoScene:
 
     def poses(self, t: float) -> list[np.ndarray]:
         cam = self.camera_matrix(t)
-        return [cam] + [cam @ m.pose(t) for m in self.motions]
+        return [cam] + [cam @ m.pose(t * self.motion_scale) for m in self.motions]
 
     def render(self, t: int, noise_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(uint8 BGR frame, owner map) of frame ``t``."""
         canvas, owner = render_layers((self.height, self.width), self.layers, self.poses(t))
-        camera = self.photometric.with_gain(self.photometric.gain * float(np.exp(self.gain_drift.at(t))))
+        camera = self.photometric.with_gain(self.photometric.gain * float(np.exp(self.gain_drift.at(t * self.motion_scale))))
         return apply_photometric(canvas, camera, noise_rng), owner
 
     @property
@@ -122,7 +124,13 @@ def make_video_scene(
     num_frames: int,
     photos: Sequence[np.ndarray] = (),
     max_objects: int = 6,
+    motion_scale: float = 1.0,
 ) -> VideoScene:
+    """A random scene; every motion (objects, camera, lighting drift) runs ``motion_scale`` times as
+    fast per frame. The scene's content does not depend on ``motion_scale``: only its time axis is
+    stretched."""
+    if not (motion_scale > 0 and np.isfinite(motion_scale)):
+        raise ValueError(f"motion_scale must be a positive number, got {motion_scale}")
     bh, bw = int(height * BACKGROUND_SCALE), int(width * BACKGROUND_SCALE)
     layers = [make_background_layer(rng, bh, bw, photos)]
     center = (bw / 2.0, bh / 2.0)
@@ -156,4 +164,4 @@ def make_video_scene(
     motions = [motions[i - 1] for i in order[1:]]
     photometric = sample_photometric(rng, strength=0.8, allow_motion_blur=False)
     drift = Trajectory.random(rng, 0.0, 0.0, 0.08)
-    return VideoScene(height, width, layers, camera, motions, photometric, drift)
+    return VideoScene(height, width, layers, camera, motions, photometric, drift, float(motion_scale))
