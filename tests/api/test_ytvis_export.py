@@ -156,6 +156,8 @@ def test_cli_ytvis_json_errors(clips: dict, tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "x.json").exists()
     with pytest.raises(SystemExit, match="drop --no-masks"):
         main(["predict", "--source", str(clips["videos"][0]), "--no-masks", "--ytvis-json", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit, match="box from its mask: drop --no-masks"):
+        main(["predict", "--source", str(clips["videos"][0]), "--no-masks", "--box-from-mask"])
     with pytest.raises(SystemExit, match="only applies with --ytvis-json"):
         main(["predict", "--source", str(clips["videos"][0]), "--ytvis-ann", str(clips["ann"])])
     code = main(["predict", "--source", str(clips["videos"][0]), "--out", str(tmp_path), "--no-save",

@@ -60,6 +60,15 @@ def test_predict_numpy_stream_and_no_masks(checkpoint):
     gen = model.predict(frames, conf=0.05, stream=True, masks=False)
     outs = list(gen)
     assert len(outs) == 2 and outs[1].orig_img.shape == (50, 70, 3) and outs[0].masks is None
+    with pytest.raises(ValueError, match="box_from_mask=True needs the masks"):
+        model.predict(frames, masks=False, box_from_mask=True)
+    image = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    tight = model.predict(image, conf=0.05, box_from_mask=True)[0]
+    filled = [(box, mask) for box, mask in zip(tight.boxes, tight.masks) if mask.any()]
+    assert filled, "the biased head should give some non-empty masks"
+    for box, mask in filled:
+        ys, xs = np.nonzero(mask)
+        np.testing.assert_array_equal(box, [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
 
 
 def test_matches_raw_pipeline(checkpoint):

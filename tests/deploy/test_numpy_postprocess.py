@@ -41,6 +41,21 @@ def test_numpy_postprocess_matches_ops(seed, image_size):
     assert disagree < 1e-4, f"{disagree:.2e} of mask pixels differ"
 
 
+def test_numpy_box_from_mask_matches_ops():
+    loc, conf, coef, priors, proto = _random_outputs(1)
+    post = PostprocessConfig(top_k=50, max_det=40, box_from_mask=True)
+    ours = npp.postprocess(loc, conf, coef, priors, proto, (96, 128), conf_thresh=post.conf_thresh,
+                           nms_thresh=post.nms_thresh, top_k=post.top_k, max_det=post.max_det, box_from_mask=True)
+    t = [torch.from_numpy(a) for a in (loc, conf, coef, priors, proto)]
+    ref = postprocess(detect_one(t[0], t[1], t[2], t[3], post, (96, 128)), t[4], (96, 128), post)
+    same = (ours["masks"] == ref.masks.numpy()).all((1, 2))
+    assert same.sum() > 10
+    np.testing.assert_allclose(ours["boxes"][same], ref.boxes.numpy()[same], rtol=0, atol=1e-3)
+    plain = npp.postprocess(loc, conf, coef, priors, proto, (96, 128), conf_thresh=post.conf_thresh,
+                            nms_thresh=post.nms_thresh, top_k=post.top_k, max_det=post.max_det)
+    assert not np.allclose(plain["boxes"], ours["boxes"])
+
+
 def test_resize_matches_torch_bilinear():
     x = np.random.default_rng(3).standard_normal((2, 7, 11)).astype(np.float32)
     for size in [(7, 11), (20, 33), (5, 4), (138, 69)]:

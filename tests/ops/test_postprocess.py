@@ -98,3 +98,27 @@ def test_filter_detections_classes_score_and_max_det():
     assert filter_detections(dets, min_score=0.25).scores.tolist() == [0.8999999761581421, 0.800000011920929, 0.30000001192092896]
     assert filter_detections(dets, classes=[1]).classes.tolist() == [1, 1]
     assert len(filter_detections(dets, max_det=2)) == 2
+
+
+def test_box_from_mask_is_the_masks_tight_box():
+    from yolactedge.ops.masks import mask_boxes
+
+    masks = torch.zeros(3, 6, 8, dtype=torch.bool)
+    masks[0, 1:4, 2:7] = True
+    masks[1, 5, 0] = True
+    fallback = boxes([0.5, 0.5, 1.5, 1.5], [0, 0, 1, 1], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(mask_boxes(masks, fallback).numpy(), [[2, 1, 7, 4], [0, 5, 1, 6], [1, 2, 3, 4]])
+    assert mask_boxes(masks[:0], fallback[:0]).shape == (0, 4)
+
+    # end to end: a mask narrower than its regressed box gives the mask's box, not the regression's
+    cfg = PostprocessConfig(box_from_mask=True)
+    priors = torch.tensor([[0.5, 0.5, 0.4, 0.4]])
+    dets = detect_one(torch.zeros(1, 4), torch.tensor([[0.1, 0.9]]), torch.tensor([[1.0]]), priors, cfg)
+    proto = torch.full((10, 10, 1), -5.0)
+    proto[4:6, 4:6] = 5.0  # only the middle 2x2 prototype pixels are on
+    inst = postprocess(dets, proto, (100, 100), cfg)
+    ys, xs = np.nonzero(inst.masks[0].numpy())
+    np.testing.assert_array_equal(inst.boxes[0].numpy(), [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    assert inst.boxes[0, 2] - inst.boxes[0, 0] < 30  # the regressed box is 40 px wide
+    regressed = postprocess(dets, proto, (100, 100), PostprocessConfig())
+    np.testing.assert_allclose(regressed.boxes.numpy(), [[30, 30, 70, 70]], atol=1e-4)

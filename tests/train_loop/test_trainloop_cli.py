@@ -38,6 +38,13 @@ def test_train_resume_and_val_from_the_command_line(tmp_path, synth_root, capsys
     assert "box" in printed and "mask" in printed and "AP50" in printed
     for name in ("bbox_detections.json", "mask_detections.json", "metrics.json"):
         assert (results / name).is_file(), name
+    tight = tmp_path / "tight"
+    assert main(["val", "--model", str(out / "best.pt"), "--data", str(synth_root), "--json-out", str(tight),
+                 "--box-from-mask"]) == 0
+    capsys.readouterr()
+    masks = [json.loads((d / "mask_detections.json").read_text()) for d in (results, tight)]
+    boxes = [json.loads((d / "bbox_detections.json").read_text()) for d in (results, tight)]
+    assert masks[0] == masks[1] and boxes[0] and boxes[0] != boxes[1]
 
 
 def test_missing_image_file_is_reported_before_training(tmp_path, synth_root, capsys) -> None:

@@ -44,6 +44,8 @@ def test_all_keyframe_map_is_distance_zero(videos, video_model):
                              reuse_heads=0.05)
     assert set(options) == {0, 1, "all"}
     assert options[0]["segm"]["AP"] == keyframes[0]["segm"]["AP"]
+    tight = evaluate_keyframes(video_model, val, max_videos=1, box_from_mask=True)  # boxes change, masks not
+    assert tight[0]["segm"] == keyframes[0]["segm"]
 
 
 def test_image_models_need_keyframe_interval_one(videos):
@@ -78,7 +80,8 @@ def test_command_lines_run_the_three_steps(flow_root, video_root, stage1_checkpo
     assert read_checkpoint(tmp_path / "joint" / "last.pt").train_state["iteration"] == 3
     capsys.readouterr()
     assert _cli(["val-video", "--model", str(tmp_path / "joint" / "last.pt"), "--data", str(video_root),
-                 "--keyframe-interval", "3", "--max-videos", "1", "--json-out", str(tmp_path / "m.json")]) == 0
+                 "--keyframe-interval", "3", "--max-videos", "1", "--json-out", str(tmp_path / "m.json"),
+                 "--box-from-mask"]) == 0
     out = capsys.readouterr().out
     assert "distance" in out and "\nall " in out and "non-keyframe" in out
     assert (tmp_path / "m.json").is_file()

@@ -92,7 +92,8 @@ class YolactEdge:
                 classes: Sequence[int] | None = None, masks: bool = True, stream: bool = False,
                 keyframe_interval: int | None = None, adaptive_keyframes: bool = False, vid_stride: int = 1,
                 nms: str | None = None, track: bool = False, reuse_prototypes: bool | None = None,
-                reuse_heads: float | None = None) -> list[Results] | Iterator[Results]:
+                reuse_heads: float | None = None,
+                box_from_mask: bool | None = None) -> list[Results] | Iterator[Results]:
         """Run on an image path, folder, glob, numpy BGR array(s), video file, webcam index or URL.
 
         ``conf``: minimum score kept; ``iou``: NMS threshold; ``max_det``: detections per image;
@@ -104,12 +105,17 @@ class YolactEdge:
         ``reuse_heads``: a change threshold (e.g. 0.3) below which an FPN level reuses the keyframe's
         head outputs. Both are cheaper and less accurate than the original scheme (BENCHMARKS.md);
         PyTorch backend only; None: the config's default (off).
+        ``box_from_mask``: boxes are the tight boxes of the masks (not the original's; better box AP,
+        most on warped non-keyframes, BENCHMARKS.md); None: the config's default (off).
         """
         self.check_reuse_options(reuse_prototypes, reuse_heads)
+        if box_from_mask and not masks:
+            raise ValueError("box_from_mask=True needs the masks: drop masks=False (--no-masks)")
         reuse = {"reuse_prototypes": reuse_prototypes, "reuse_heads": reuse_heads}
         frames = load_source(source, vid_stride=vid_stride)
         post = self.config.postprocess
-        changes = {k: v for k, v in (("nms_thresh", iou), ("nms", nms)) if v is not None}
+        changes = {k: v for k, v in (("nms_thresh", iou), ("nms", nms), ("box_from_mask", box_from_mask))
+                   if v is not None}
         if changes:
             post = dataclasses.replace(post, **changes)
         interval = keyframe_interval or (self.config.flow.keyframe_interval if self.config.flow else 1)

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class indices")
     p.add_argument("--nms", choices=("fast", "traditional"), default=None)
     p.add_argument("--no-masks", action="store_true", help="boxes only (skips mask assembly)")
+    p.add_argument("--box-from-mask", action="store_true",
+                   help="report each box as its mask's tight box (not the original's; BENCHMARKS.md)")
     p.add_argument("--keyframe-interval", type=int, default=None, help="video presets: a keyframe every N frames")
     p.add_argument("--adaptive-keyframes", action="store_true", help="also a new keyframe on scene changes")
     p.add_argument("--reuse-prototypes", action="store_true",
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("error: --ytvis-ann only applies with --ytvis-json FILE")
     if args.ytvis_json and args.no_masks:
         raise SystemExit("error: --ytvis-json writes masks: drop --no-masks")
+    if getattr(args, "box_from_mask", False) and args.no_masks:
+        raise SystemExit("error: --box-from-mask takes each box from its mask: drop --no-masks")
     return write_predictions(load_predictor(args), args)
 
 
@@ -99,6 +103,7 @@ def write_predictions(predictor, args: argparse.Namespace) -> int:
         source, conf=args.conf, iou=args.iou, max_det=args.max_det, classes=args.classes, masks=not args.no_masks,
         stream=True, keyframe_interval=args.keyframe_interval, adaptive_keyframes=args.adaptive_keyframes,
         nms=args.nms, track=getattr(args, "track", False) or exporter is not None,
+        box_from_mask=getattr(args, "box_from_mask", False) or None,
         reuse_prototypes=reuse_prototypes, reuse_heads=reuse_heads,
     )
     include = None if args.json == "none" else args.json

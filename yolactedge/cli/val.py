@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=4, help="images per forward pass")
     p.add_argument("--conf-thresh", type=float, default=None,
                    help="candidate filter before NMS (default: the config's 0.05, as the original's eval)")
+    p.add_argument("--box-from-mask", action="store_true",
+                   help="report each box as its mask's tight box (not the original's; BENCHMARKS.md)")
     p.add_argument("--json-out", default=None,
                    help="folder for bbox_detections.json / mask_detections.json (COCO results) and metrics.json")
     p.add_argument("--per-class", action="store_true", help="also print AP per class")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(args)
     dataset = CocoDataset(*chosen)
     result = evaluate_model(predictor, dataset, max_images=args.max_images, batch_size=args.batch,
-                            conf_thresh=args.conf_thresh)
+                            conf_thresh=args.conf_thresh, box_from_mask=args.box_from_mask or None)
     print(format_metrics(result.metrics, title=f"{result.num_images} images of {chosen[1]} "
                                                f"({result.seconds:.1f} s)"))
     if args.per_class:

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run the heads only on FPN levels that changed by more than THRESH since the keyframe")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate the first N videos only")
     p.add_argument("--conf-thresh", type=float, default=None, help="candidate filter before NMS (default 0.05)")
+    p.add_argument("--box-from-mask", action="store_true",
+                   help="report each box as its mask's tight box (not the original's; BENCHMARKS.md)")
     p.add_argument("--json-out", default=None, help="write the metrics (per distance) to this JSON file")
     p.set_defaults(func=run)
 
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = YTVISDataset(frames, ann)
     result = evaluate_video(model, dataset, keyframe_interval=args.keyframe_interval,
                             reuse_prototypes=args.reuse_prototypes, reuse_heads=args.reuse_heads,
-                            max_videos=args.max_videos, conf_thresh=args.conf_thresh, show_progress=True)
+                            max_videos=args.max_videos, conf_thresh=args.conf_thresh, show_progress=True,
+                            box_from_mask=args.box_from_mask or None)
     options = []
     if args.reuse_prototypes:
         options.append("prototype reuse")

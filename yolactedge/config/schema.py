@@ -82,6 +82,10 @@ class PostprocessConfig:
     nms: str = "fast"  # "fast" (the original's eval default) or "traditional"
     crop_masks: bool = True
     mask_thresh: float = 0.5
+    # Report each detection's box as the tight box of its final mask (the regressed box where the
+    # mask is empty). Not the original's; tighter where the box regression is off, e.g. on warped
+    # non-keyframes (BENCHMARKS.md).
+    box_from_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.nms not in ("fast", "traditional"):

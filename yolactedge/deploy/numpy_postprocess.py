@@ -121,11 +121,23 @@ def boxes_to_pixels(boxes: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
     return np.stack([x1, y1, x2, y2], 1)
 
 
+def mask_boxes(masks: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Tight pixel boxes x1y1x2y2 (x2, y2 exclusive) of binary masks [n,H,W]; ``fallback`` where empty."""
+    out = fallback.copy()
+    rows, cols = masks.any(2), masks.any(1)
+    for i in np.flatnonzero(rows.any(1)):
+        ys, xs = np.flatnonzero(rows[i]), np.flatnonzero(cols[i])
+        out[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    return out
+
+
 def postprocess(loc: np.ndarray, conf: np.ndarray, coefs: np.ndarray, priors: np.ndarray, proto: np.ndarray,
                 image_size: tuple[int, int], *, conf_thresh: float = 0.05, nms_thresh: float = 0.5, top_k: int = 200,
-                max_det: int = 100, score_thresh: float = 0.0, masks: bool = True) -> dict[str, np.ndarray]:
+                max_det: int = 100, score_thresh: float = 0.0, masks: bool = True,
+                box_from_mask: bool = False) -> dict[str, np.ndarray]:
     """One image's raw outputs -> pixel ``boxes`` [n,4] x1y1x2y2, ``scores``, ``classes`` (0-based,
-    background excluded) and ``masks`` [n,H,W] bool at ``image_size`` (height, width)."""
+    background excluded) and ``masks`` [n,H,W] bool at ``image_size`` (height, width).
+    ``box_from_mask``: boxes are the masks' tight boxes (``PostprocessConfig.box_from_mask``)."""
     dets = detect(loc, conf, coefs, priors, conf_thresh, nms_thresh, top_k, max_det)
     if score_thresh > 0:
         keep = dets["scores"] > score_thresh
@@ -133,4 +145,6 @@ def postprocess(loc: np.ndarray, conf: np.ndarray, coefs: np.ndarray, priors: np
     out = {"boxes": boxes_to_pixels(dets["boxes"], image_size), "scores": dets["scores"], "classes": dets["classes"]}
     if masks:
         out["masks"] = assemble_masks(proto, dets["coefs"], dets["boxes"], image_size)
+        if box_from_mask:
+            out["boxes"] = mask_boxes(out["masks"], out["boxes"])
     return out

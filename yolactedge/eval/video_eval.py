@@ -184,12 +184,13 @@ def evaluate_video(
     model: nn.Module, ytvis_dataset: Any, keyframe_interval: int = 5, reuse_prototypes: bool = False,
     reuse_heads: float | None = None, max_videos: int | None = None, *, config: ModelConfig | None = None,
     device: torch.device | str | None = None, conf_thresh: float | None = None, show_progress: bool = False,
-    backend: str = "pycocotools",
+    backend: str = "pycocotools", box_from_mask: bool | None = None,
 ) -> VideoEvalResult:
     """Frame mAP of ``model`` (an ``nn.Module`` from ``build_model``) on a ``YTVISDataset`` at every
     keyframe distance 0..k-1 plus the pooled "all" (module docstring). ``reuse_prototypes`` and
     ``reuse_heads`` are the non-keyframe options of ``Yolact.forward``. ``keyframe_interval=1``
-    evaluates every frame as a keyframe (works for image models too)."""
+    evaluates every frame as a keyframe (works for image models too). ``conf_thresh`` and
+    ``box_from_mask`` override the config's post-processing (None: keep it)."""
     if keyframe_interval < 1:
         raise ValueError(f"keyframe_interval must be >= 1, got {keyframe_interval}")
     module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -199,8 +200,8 @@ def evaluate_video(
     if keyframe_interval > 1 and not getattr(module, "is_video", False):
         raise ValueError(f"{cfg.name} is an image model (no flow network): only keyframe_interval=1 applies")
     dev = torch.device(device) if device is not None else next(module.parameters()).device
-    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS,
-                               **({} if conf_thresh is None else {"conf_thresh": conf_thresh}))
+    overrides = {k: v for k, v in (("conf_thresh", conf_thresh), ("box_from_mask", box_from_mask)) if v is not None}
+    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS, **overrides)
     evaluator = FrameEvaluator(ytvis_dataset.ann_file, category_ids_for(tuple(cfg.class_names), ytvis_dataset),
                                backend=backend)
     runner = FrameRunner(module, ytvis_dataset, cfg, dev, reuse_prototypes, reuse_heads)

@@ -8,7 +8,7 @@ import torch
 
 from yolactedge.config.schema import PostprocessConfig
 from yolactedge.ops.boxes import decode
-from yolactedge.ops.masks import assemble_masks, boxes_to_pixels
+from yolactedge.ops.masks import assemble_masks, boxes_to_pixels, mask_boxes
 from yolactedge.ops.nms import fast_nms, traditional_nms
 
 
@@ -93,6 +93,9 @@ def postprocess(
 ) -> ImageInstances:
     """Detections + prototypes [Hp,Wp,k] of one image -> pixel boxes and full-resolution masks."""
     masks = None
+    boxes = boxes_to_pixels(dets.boxes, out_size)
     if with_masks:
         masks = assemble_masks(proto, dets.coefs, dets.boxes, out_size, config.crop_masks, config.mask_thresh)
-    return ImageInstances(boxes_to_pixels(dets.boxes, out_size), dets.scores, dets.classes, masks)
+        if config.box_from_mask:
+            boxes = mask_boxes(masks, boxes)
+    return ImageInstances(boxes, dets.scores, dets.classes, masks)

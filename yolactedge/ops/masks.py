@@ -42,6 +42,21 @@ def assemble_masks(
     return probs > threshold
 
 
+def mask_boxes(masks: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
+    """Tight pixel boxes x1y1x2y2 (x2, y2 exclusive) of binary masks [n,h,w]; ``fallback`` [n,4] where
+    a mask is empty."""
+    n, h, w = masks.shape
+    if n == 0:
+        return fallback
+    rows, cols = masks.any(2), masks.any(1)
+    y1 = rows.to(torch.uint8).argmax(1)
+    y2 = h - rows.flip(1).to(torch.uint8).argmax(1)
+    x1 = cols.to(torch.uint8).argmax(1)
+    x2 = w - cols.flip(1).to(torch.uint8).argmax(1)
+    tight = torch.stack((x1, y1, x2, y2), 1).to(fallback.dtype)
+    return torch.where(rows.any(1, keepdim=True), tight, fallback)
+
+
 def boxes_to_pixels(boxes: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
     """Relative x1y1x2y2 -> ordered, clamped pixel boxes (float; the original truncates to int)."""
     h, w = out_size

@@ -91,17 +91,23 @@ def _load_image(dataset: Any, index: int) -> np.ndarray:
     return loader(index) if loader is not None else dataset[index].image
 
 
+def _overrides(conf_thresh: float | None, box_from_mask: bool | None) -> dict[str, Any]:
+    """Evaluation overrides of ``PostprocessConfig`` fields (None keeps the config's)."""
+    pairs = (("conf_thresh", conf_thresh), ("box_from_mask", box_from_mask))
+    return {k: v for k, v in pairs if v is not None}
+
+
 def evaluate_model(
     model: Any, dataset: Any, *, config: ModelConfig | None = None, device: torch.device | str | None = None,
     max_images: int | None = None, batch_size: int = 4, conf_thresh: float | None = None,
-    show_progress: bool = True, gt: Any = None,
+    show_progress: bool = True, gt: Any = None, box_from_mask: bool | None = None,
 ) -> ValidationResult:
     """COCO box and mask mAP of ``model`` (nn.Module from ``build_model``, DDP-wrapped or not, or a
     ``YolactEdge`` predictor) on ``dataset`` (a ``CocoDataset``: ``ann_file``, ``image_ids``,
-    ``category_ids``, ``class_names``). ``gt`` overrides the ground truth (path or COCO dict)."""
+    ``category_ids``, ``class_names``). ``gt`` overrides the ground truth (path or COCO dict);
+    ``box_from_mask`` overrides the config's (``PostprocessConfig.box_from_mask``)."""
     infer, cfg, restore = _runner(model, config, device)
-    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS,
-                               **({} if conf_thresh is None else {"conf_thresh": conf_thresh}))
+    post = dataclasses.replace(cfg.postprocess, max_det=MAP_MAX_DETS, **_overrides(conf_thresh, box_from_mask))
     evaluator = Evaluator(gt if gt is not None else dataset.ann_file, category_ids_for(cfg.class_names, dataset))
     count = len(dataset) if max_images is None else min(max_images, len(dataset))
     image_ids = dataset.image_ids
