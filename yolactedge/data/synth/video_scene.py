@@ -83,7 +83,8 @@ class VideoScene:
     def render(self, t: int, noise_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(uint8 BGR frame, owner map) of frame ``t``."""
         canvas, owner = render_layers((self.height, self.width), self.layers, self.poses(t))
-        camera = self.photometric.with_gain(self.photometric.gain * float(np.exp(self.gain_drift.at(t * self.motion_scale))))
+        gain = self.photometric.gain * float(np.exp(self.gain_drift.at(t * self.motion_scale)))
+        camera = self.photometric.with_gain(gain)
         return apply_photometric(canvas, camera, noise_rng), owner
 
     @property
