@@ -1,0 +1,37 @@
+"""benchmarks/video_errors.py: the error categories on a hand-built case."""
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_errors.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("video_errors", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_detection_gets_one_category():
+    classify = load_script().classify
+    gt_cats = [1, 2, 3]
+    iou = np.array([
+        [0.9, 0.0, 0.0],   # right (object 0, class 1)
+        [0.8, 0.0, 0.0],   # same object again, same class: duplicate
+        [0.0, 0.7, 0.0],   # object 1 overlapped with class 3: wrong class
+        [0.0, 0.0, 0.3],   # poor localisation
+        [0.0, 0.05, 0.0],  # background
+    ])
+    counts = classify(iou, [1, 1, 3, 3, 2], gt_cats)
+    assert counts == {"right": 1, "duplicate": 1, "wrong_class": 1, "poor_loc": 1, "background": 1, "missed": 2}
+    assert classify(np.zeros((0, 3)), [], gt_cats) == Counter(missed=3)
+    assert classify(np.zeros((1, 0)), [1], []) == Counter(background=1)
+
+
+def test_missing_annotations_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="not found"):
+        load_script().main(["--model", "x.pt", "--data", str(tmp_path), "breakdown"])
