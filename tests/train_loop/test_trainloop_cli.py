@@ -84,3 +84,19 @@ def test_dataset_without_usable_annotations_is_rejected(tmp_path, synth_root, ca
 def test_data_root_without_splits_says_what_layout_is_expected(tmp_path, capsys) -> None:
     assert main(["train", "--data", str(tmp_path), "--iters", "1", *TINY]) == 2
     assert "train/annotations.json" in capsys.readouterr().err
+
+
+def test_architecture_and_augmentation_flags_reach_the_configs() -> None:
+    from yolactedge.cli.main import build_parser
+    from yolactedge.cli.train import _overrides
+    from yolactedge.train.config import TrainConfig, build_model_config
+
+    args = build_parser().parse_args(["train", "--no-crop", "--no-expand", "--width-mult", "0.75"])
+    config = TrainConfig().replace(**_overrides(args))
+    assert not config.augment.crop and not config.augment.expand
+    assert config.augment.photometric and config.augment.mirror
+    arch = build_model_config("yolact_edge_demo_config", ("a", "b"), None, "resnet34", None, None, args.width_mult)
+    assert arch.backbone.name == "resnet34" and arch.backbone.width_mult == 0.75
+    assert arch.backbone.selected_layers == (1, 2, 3) and arch.class_names == ("a", "b")
+    default = TrainConfig().replace(**_overrides(build_parser().parse_args(["train"])))
+    assert default.augment == TrainConfig().augment

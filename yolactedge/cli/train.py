@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(its stored architecture; weights are not loaded, see --init)")
     m.add_argument("--imgsz", type=int, nargs="+", default=None, help="input size: S or H W (default: the preset's)")
     m.add_argument("--backbone", default=None, help="resnet18|resnet34|resnet50|resnet101|mobilenetv2")
+    m.add_argument("--width-mult", type=float, default=None,
+                   help="backbone channel width multiplier (1.0 = the standard network; the demo preset's 0.5)")
     m.add_argument("--fpn-features", type=int, default=None, help="FPN width (256 in the original)")
     m.add_argument("--proto-channels", type=int, default=None, help="ProtoNet width (256 in the original)")
     m.add_argument("--pretrained-backbone", default=None, help="ImageNet weights file (torchvision format)")
@@ -65,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--max-nonfinite", type=int, default=None, help="stop after N non-finite losses in a row")
     o.add_argument("--no-augment", action="store_true", help="no photometric/expand/crop/mirror augmentation")
     o.add_argument("--no-expand", action="store_true", help="no zoom-out (expand) augmentation (small objects)")
+    o.add_argument("--no-crop", action="store_true",
+                   help="no SSD random crop (keeps every object at its true scale; for large, varied datasets)")
     o.add_argument("--seed", type=int, default=None)
     r = p.add_argument_group("run")
     r.add_argument("--out", default=None, help="output folder (default runs/train)")
@@ -157,8 +161,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out.update({k: value for k, (given, value) in flags.items() if given})
     if args.no_augment:
         out["augment"] = {"photometric": False, "expand": False, "crop": False, "mirror": False}
-    elif args.no_expand:
-        out["augment"] = {"expand": False}
+    else:
+        stages = {"expand": args.no_expand, "crop": args.no_crop}
+        if any(stages.values()):
+            out["augment"] = {name: False for name, off in stages.items() if off}
     if args.val_every is not None:
         text = str(args.val_every).strip().lower()
         unit = "iter" if text.endswith("it") else "epoch"
@@ -232,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
                 raise SystemExit(f"--imgsz takes S or H W, got {args.imgsz}")
             imgsz = (args.imgsz[0] if len(args.imgsz) == 1 else tuple(args.imgsz)) if args.imgsz else None
             arch = build_model_config(_model_base(args.config, config.init), train_set.class_names, imgsz,
-                                      args.backbone, args.fpn_features, args.proto_channels)
+                                      args.backbone, args.fpn_features, args.proto_channels,
+                                      args.width_mult)
             trainer = Trainer(config, train_set, val_set, arch, device=args.device)
         result = trainer.train()
     except TrainingDiverged as exc:

@@ -146,6 +146,7 @@ def build_model_config(
     backbone: str | None = None,
     fpn_features: int | None = None,
     proto_channels: int | None = None,
+    width_mult: float | None = None,
 ) -> ModelConfig:
     """The architecture to train: ``base`` with the dataset's class names and optional size overrides.
 
@@ -157,9 +158,14 @@ def build_model_config(
     if input_size is not None:
         size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         changes["preprocess"] = {"input_size": (int(size[0]), int(size[1]))}
+    backbone_changes: dict[str, Any] = {}
     if backbone is not None and backbone != config.backbone.name:
         selected = (3, 4, 6) if backbone == "mobilenetv2" else (1, 2, 3)
-        changes["backbone"] = {"name": backbone, "selected_layers": selected}
+        backbone_changes.update(name=backbone, selected_layers=selected)
+    if width_mult is not None:
+        backbone_changes["width_mult"] = float(width_mult)
+    if backbone_changes:
+        changes["backbone"] = backbone_changes
     if fpn_features is not None:
         changes["fpn"] = {"num_features": int(fpn_features)}
     if proto_channels is not None:
