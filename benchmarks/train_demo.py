@@ -35,8 +35,7 @@ SYNTH = "synth images {data} --train 15000 --val 300 --size 320 --seed 0"
 TRAIN = ("train --data {data} --config yolact_edge_demo_config --iters {iters} --batch 8 --optimizer adamw "
          "--lr 2e-3 --weight-decay 0.05 --schedule cosine --warmup-iters 100 --warmup-init 1e-4 --no-expand "
          "--no-crop --amp bf16 --channels-last --workers 1 --val-every 2000it --val-max-images 100 "
-         "--no-tensorboard "
-         "--out {out}")
+         "--no-tensorboard --out {out}")
 VAL = "val --model {out}/last.pt --data {data} --json-out {out}/val"
 
 
