@@ -4,7 +4,7 @@ From a decoded real image to final masks (preprocess -> engine components -> NMS
 drawing), interleaved rounds, median. Prints per-stage times, the ratio to PyTorch eager, the
 keyframe's FLOP count (2 x conv/linear MACs) and the achieved GFLOP/s as a fraction of the
 CPU's peak. Random weights (speed does not depend on them); exports are kept in --work and
-reused on the next run. Uses ``yolactedge.deploy.benchmark`` (the `yolactedge benchmark` code).
+reused on the next run. Uses ``yolactedge.bench.run`` (the `yolactedge benchmark` code).
 
     python benchmarks/deploy_end_to_end.py [--size 550] [--rounds 7] [--peak-gflops 156] \\
         [--precision fp32,int8,paper] [--backends onnxruntime,openvino] [--work /tmp/deploy_e2e_r50]
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from _common import machine
-from yolactedge.deploy.benchmark import BenchmarkOptions, load_benchmark_model, run_benchmark
+from yolactedge.bench.run import BenchmarkOptions, load_benchmark_model, run_benchmark
 from yolactedge.deploy.hardware import cpu_summary, physical_cores
 
 REAL_IMAGE = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")  # Debian's opencv-doc sample photo

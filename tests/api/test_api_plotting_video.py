@@ -9,7 +9,7 @@ import pytest
 
 from yolactedge.api import video_io
 from yolactedge.api.plotting import PALETTE, color_for, draw_boxes_labels, draw_masks
-from yolactedge.api.progress import progress
+from yolactedge.runtime.progress import progress
 from yolactedge.api.video_io import VideoSink, VideoWriteError, has_display, resolve_show
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from yolactedge.cli.main import main
 from yolactedge.data.synth import CLASS_NAMES, generate_image_dataset
-from yolactedge.deploy.benchmark import BenchmarkError, BenchmarkOptions, run_benchmark
+from yolactedge.bench.run import BenchmarkError, BenchmarkOptions, run_benchmark
 from yolactedge.deploy.precision import PrecisionPlanError
 
 from deploy_helpers import seeded_model, small_config, tiny_config

@@ -93,6 +93,22 @@ def test_warp_alpha_weights_only_the_warped_pass(videos, stage2_checkpoint, tmp_
         tiny_train_config(tmp_path, warp_alpha=-1.0)
 
 
+def test_distill_alpha_adds_a_weighted_distillation_term(videos, stage2_checkpoint, tmp_path):
+    train, _ = videos
+    losses = {}
+    for alpha in (0.0, 2.0):
+        config = tiny_train_config(tmp_path / str(alpha), init=str(stage2_checkpoint), distill_alpha=alpha)
+        trainer = VideoTrainer(config, train, show_progress=False)
+        with torch.no_grad():
+            losses[alpha] = {k: float(v) for k, v in trainer.compute_losses(trainer.batches()[0], 0).items()}
+    off, on = losses[0.0], losses[2.0]
+    assert off["distill"] == 0.0 and on["distill"] > 0
+    assert on["warp"] == pytest.approx(off["warp"], rel=1e-5)
+    assert on["total"] == pytest.approx(off["total"] + on["distill"], rel=1e-5)
+    with pytest.raises(ValueError, match="distill_alpha"):
+        tiny_train_config(tmp_path, distill_alpha=-1.0)
+
+
 def test_joint_stage_in_bf16_channels_last_keeps_float32_losses_and_weights(videos, stage2_checkpoint, tmp_path):
     train, _ = videos
     config = tiny_train_config(tmp_path, max_iter=2, init=str(stage2_checkpoint), amp="bf16", channels_last=True)

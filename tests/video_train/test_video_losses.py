@@ -1,4 +1,4 @@
-"""Losses F (flow EPE) and W (feature matching), and the flow units given to the loss."""
+"""Losses F (flow EPE), W (feature matching) and D (output distillation), and the flow units given to the loss."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,10 +12,11 @@ from yolactedge.config.schema import PreprocessConfig
 from yolactedge.data.flo import write_flo
 from yolactedge.data.flyingchairs import SPLIT_FILE, FlyingChairsDataset
 from yolactedge.data.synth.writers import write_image
+from yolactedge.model.outputs import YolactOutput
 from yolactedge.model.warp import image_flow_to_training_units, pixels_to_flow_units, warp
 from yolactedge.train.flow_trainer import FlowBatches
 from yolactedge.train.video_losses import (end_point_error, feature_matching_loss, flow_loss, flow_targets,
-                                           training_units_to_pixels)
+                                           output_distillation_loss, training_units_to_pixels)
 
 
 def test_epe_is_zero_for_a_perfect_prediction():
@@ -137,3 +138,39 @@ def test_feature_matching_uses_the_p4_and_p5_convs():
         changed = float(feature_matching_loss((m4, m5), (w4, w5), layers, "P"))
         assert changed != pytest.approx(before)
         before = changed
+
+
+def _outputs(seed: int, anchors: int = 50, classes: int = 4, k: int = 6) -> YolactOutput:
+    g = torch.Generator().manual_seed(seed)
+    return YolactOutput(loc=torch.randn(2, anchors, 4, generator=g), conf=torch.randn(2, anchors, classes, generator=g),
+                        mask=torch.randn(2, anchors, k, generator=g).tanh(), priors=torch.rand(anchors, 4, generator=g),
+                        proto=torch.rand(2, 8, 8, k, generator=g))
+
+
+def test_distillation_is_zero_for_equal_outputs_and_positive_otherwise():
+    teacher = _outputs(0)
+    assert float(output_distillation_loss(teacher, teacher)) == pytest.approx(0.0, abs=1e-6)
+    assert float(output_distillation_loss(teacher, _outputs(1))) > 0.1
+    with pytest.raises(ValueError, match="conf"):
+        output_distillation_loss(teacher, _outputs(1, classes=5))
+
+
+def test_distillation_gradients_reach_only_the_student_and_each_output():
+    teacher, other = _outputs(0), _outputs(1)
+    teacher = YolactOutput(*(t.requires_grad_() if isinstance(t, torch.Tensor) else t for t in teacher))
+    student = YolactOutput(*(t.requires_grad_() if isinstance(t, torch.Tensor) else t for t in other))
+    output_distillation_loss(teacher, student).backward()
+    assert all(t.grad is None for t in (teacher.loc, teacher.conf, teacher.mask, teacher.proto))
+    assert all(float(t.grad.abs().sum()) > 0 for t in (student.loc, student.conf, student.mask, student.proto))
+
+
+def test_distillation_ignores_anchors_both_passes_call_background():
+    """An anchor both passes give ~all probability to background carries ~no weight, so a large
+    disagreement in its box or coefficients costs ~nothing."""
+    teacher = _outputs(0, anchors=2)
+    conf = torch.tensor([[[20.0, 0, 0, 0], [0, 5.0, 0, 0]]]).repeat(2, 1, 1)
+    teacher = teacher._replace(conf=conf)
+    moved_bg = teacher._replace(loc=teacher.loc.clone().index_add_(1, torch.tensor([0]), torch.full((2, 1, 4), 5.0)))
+    moved_fg = teacher._replace(loc=teacher.loc.clone().index_add_(1, torch.tensor([1]), torch.full((2, 1, 4), 5.0)))
+    assert float(output_distillation_loss(teacher, moved_bg)) < 1e-4
+    assert float(output_distillation_loss(teacher, moved_fg)) > 1.0

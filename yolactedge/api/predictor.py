@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolactedge.api.device import resolve_device
+from yolactedge.runtime.device import resolve_device
 from yolactedge.api.keyframes import KeyframePolicy, KeyframeScheduler
 from yolactedge.api.results import Results
 from yolactedge.checkpoints import load_model_weights, read_checkpoint

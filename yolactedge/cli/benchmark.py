@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from yolactedge.data.errors import DatasetError
     from yolactedge.data.sources import SourceError
     from yolactedge.deploy.backends.tensorrt import TensorRTUnavailable
-    from yolactedge.deploy.benchmark import BenchmarkError, BenchmarkOptions, load_benchmark_model, run_benchmark
+    from yolactedge.bench.run import BenchmarkError, BenchmarkOptions, load_benchmark_model, run_benchmark
     from yolactedge.deploy.calibration import CalibrationError
     from yolactedge.deploy.parity import ParityError
 

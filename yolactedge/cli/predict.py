@@ -83,7 +83,7 @@ def _ytvis_exporter(predictor, args: argparse.Namespace, source):
 
 def write_predictions(predictor, args: argparse.Namespace) -> int:
     """Run ``predictor`` over ``args.source`` and write annotated images/videos + JSON to ``args.out``."""
-    from yolactedge.api.progress import progress
+    from yolactedge.runtime.progress import progress
     from yolactedge.api.video_io import VideoSink, resolve_show, show_image
     from yolactedge.data.errors import DatasetError
     from yolactedge.data.sources import load_source

@@ -62,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--fm-alpha", type=float, default=None, help="joint: weight of the feature-matching loss (1)")
     o.add_argument("--warp-alpha", type=float, default=None,
                    help="joint: weight of the detection losses on the warped pass (1, as the original)")
+    o.add_argument("--distill-alpha", type=float, default=None,
+                   help="joint: weight of the output distillation of the warped pass against the full pass "
+                        "(0: off, the original; see BENCHMARKS.md)")
     o.add_argument("--no-augment", action="store_true", help="joint: no photometric/crop/mirror augmentation")
     o.add_argument("--seed", type=int, default=None)
     o.add_argument("--max-nonfinite", type=int, default=None)
@@ -88,7 +91,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr, "schedule": args.schedule, "warmup_iters": args.warmup_iters, "warmup_init": args.warmup_init,
         "momentum": args.momentum, "optimizer": args.optimizer, "weight_decay": args.weight_decay,
         "offset_range": tuple(args.offset_range) if args.offset_range else None, "fm_loss": args.fm_loss,
-        "fm_alpha": args.fm_alpha, "warp_alpha": args.warp_alpha, "seed": args.seed, "max_nonfinite": args.max_nonfinite, "out_dir": args.out,
+        "fm_alpha": args.fm_alpha, "warp_alpha": args.warp_alpha, "distill_alpha": args.distill_alpha,
+        "seed": args.seed, "max_nonfinite": args.max_nonfinite, "out_dir": args.out,
         "num_workers": args.workers, "save_every": args.save_every, "val_every": args.val_every,
         "val_max_items": args.val_max, "val_keyframe_interval": args.val_keyframe_interval, "init": args.init,
         "init_config": args.config, "amp": args.amp,

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_video_model(path: str, preset: str | None, device: str):
     """Build the checkpoint's architecture and load its weights (original files need ``preset``)."""
-    from yolactedge.api.device import resolve_device
+    from yolactedge.runtime.device import resolve_device
     from yolactedge.checkpoints import load_model_weights
     from yolactedge.model import build_model
     from yolactedge.train.video_trainer import read_init_checkpoint

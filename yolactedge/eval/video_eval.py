@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolactedge.api.progress import progress as progress_bar
+from yolactedge.runtime.progress import progress as progress_bar
 from yolactedge.config.schema import ModelConfig
 from yolactedge.data.augment import eval_transform
 from yolactedge.data.ytvis import parse_frame_name

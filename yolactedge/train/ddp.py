@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from yolactedge.api.device import resolve_device
+from yolactedge.runtime.device import resolve_device
 
 log = logging.getLogger(__name__)
 MIN_BN_BATCH = 6  # below this per-process batch, plain BatchNorm statistics are too noisy

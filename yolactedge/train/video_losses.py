@@ -1,5 +1,5 @@
 """Losses of the video stages (spec 12.1): F, the flow end-point error of stage 2, and W, the
-feature-matching loss of stage 3.
+feature-matching loss of stage 3; D, an optional output distillation for stage 3 (ours).
 
 Flow units: the flow network predicts resolution-independent units (spec 11.3/11.4). Ground truth
 in image pixels becomes the original's supervision units with
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from yolactedge.model.outputs import YolactOutput
 from yolactedge.model.warp import FLOW_UNIT_DIVISOR, image_flow_to_training_units
 
 FM_KINDS = ("cosine", "l2")
@@ -142,3 +143,34 @@ def feature_matching_loss(
             conv = pred_layers[PRED_LAYER_INDEX[level]]
             pairs.append(distance(_detached_conv_relu(conv, target), _detached_conv_relu(conv, pred)))
     return torch.stack(pairs).mean()
+
+
+def output_distillation_loss(teacher: YolactOutput, student: YolactOutput) -> torch.Tensor:
+    """Loss D (not the original's; ``distill_alpha``, off by default): the warped pass's head
+    outputs against the full network's on the same frame (the teacher, detached).
+
+    Why: most of what warping loses is the *class* of objects it still finds, and the detection
+    losses see only the matched anchors and a few hard negatives; the teacher's class distribution
+    is a target for every anchor. Parts, each a weighted mean, summed:
+    class: KL(teacher || student) of the softmax per anchor, weighted by the larger of the two
+    foreground probabilities (anchors both call background would otherwise dilute it);
+    box offsets and mask coefficients: smooth L1, weighted by the teacher's foreground probability;
+    prototypes: smooth L1, mean over pixels.
+    """
+    for name in ("loc", "conf", "mask", "proto"):
+        a, b = getattr(teacher, name), getattr(student, name)
+        if a.shape != b.shape:
+            raise ValueError(f"distillation: teacher {name} {tuple(a.shape)} and student {tuple(b.shape)} differ")
+    t_log = F.log_softmax(teacher.conf.detach().float(), dim=-1)
+    s_log = F.log_softmax(student.conf.float(), dim=-1)
+    t_fg = 1.0 - t_log[..., 0].exp()
+    weight = torch.maximum(t_fg, 1.0 - s_log[..., 0].exp()).detach()
+    kl = (t_log.exp() * (t_log - s_log)).sum(-1)
+    terms = [(weight * kl).sum() / weight.sum().clamp_min(1e-6)]
+    norm = t_fg.sum().clamp_min(1e-6)
+    for name in ("loc", "mask"):
+        diff = F.smooth_l1_loss(getattr(student, name).float(), getattr(teacher, name).detach().float(),
+                                reduction="none").sum(-1)
+        terms.append((t_fg * diff).sum() / norm)
+    terms.append(F.smooth_l1_loss(student.proto.float(), teacher.proto.detach().float()))
+    return torch.stack(terms).sum()

@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from yolactedge.api.device import resolve_device
+from yolactedge.runtime.device import resolve_device
 from yolactedge.checkpoints import CheckpointError, load_model_weights, read_checkpoint
 from yolactedge.checkpoints.format import Checkpoint
 from yolactedge.config.presets import get_config
@@ -57,7 +57,7 @@ from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
 from yolactedge.train.trainer import TrainingDiverged, step_seed, write_run_checkpoint
-from yolactedge.train.video_losses import FM_KINDS, FM_LOCATIONS, feature_matching_loss
+from yolactedge.train.video_losses import FM_KINDS, FM_LOCATIONS, feature_matching_loss, output_distillation_loss
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class VideoTrainConfig:
     fm_loc: str = "L+P"
     fm_alpha: float = 1.0
     warp_alpha: float = 1.0  # weight of the detection losses on the warped pass (the original: 1, as "compute")
+    distill_alpha: float = 0.0  # weight of output distillation, warped pass vs full pass (ours; 0: off)
     joint_batch_size: int | None = None  # COCO images per iteration (default batch_size)
     # numerics and bookkeeping
     amp: str = "off"  # "bf16": autocast the network (CUDA, or CPUs with AVX512-BF16/AMX); losses stay float32
@@ -138,6 +139,7 @@ class VideoTrainConfig:
             (self.fm_loc in FM_LOCATIONS, f"fm_loc must be one of {FM_LOCATIONS}, got {self.fm_loc!r}"),
             (self.fm_alpha >= 0, f"fm_alpha must be >= 0, got {self.fm_alpha}"),
             (self.warp_alpha >= 0, f"warp_alpha must be >= 0, got {self.warp_alpha}"),
+            (self.distill_alpha >= 0, f"distill_alpha must be >= 0, got {self.distill_alpha}"),
             (self.joint_batch_size is None or self.joint_batch_size >= 1, "joint_batch_size must be >= 1"),
             (self.val_keyframe_interval >= 1, "val_keyframe_interval must be >= 1"),
             (self.amp in ("off", "bf16"), f"amp must be off or bf16 (video stages), got {self.amp!r}"),
@@ -694,8 +696,8 @@ class VideoTrainer(VideoStageTrainer):
 
     stage = "joint"
     trainable = JOINT_TRAINABLE
-    loss_fields = ("iteration", "epoch", "lr", "box", "class", "mask", "semantic", "compute", "warp", "fm", "joint",
-                   "total", "seconds")
+    loss_fields = ("iteration", "epoch", "lr", "box", "class", "mask", "semantic", "compute", "warp", "fm", "distill",
+                   "joint", "total", "seconds")
     metric_fields = ("iteration", "epoch", "mask_AP", "box_AP", "mask_AP_keyframe", "mask_AP_warped", "videos",
                      "seconds")
     higher_is_better = True
@@ -799,15 +801,18 @@ class VideoTrainer(VideoStageTrainer):
             fm = fm * self.config.fm_alpha
         else:
             fm = torch.zeros((), device=dev)
+        distill = torch.zeros((), device=dev)
+        if self.config.distill_alpha > 0:
+            distill = output_distillation_loss(compute_out, warp_out) * self.config.distill_alpha
         joint = None
         if joint_out is not None:
             joint = self.loss_fn(joint_out, [t.to(dev) for t in batch.joint_targets], generator=generator)
         parts = [compute, warp] + ([joint] if joint is not None else [])
         out = {k: sum(p[k] for p in parts) for k in ("box", "class", "mask", "semantic")}
         zero = images.new_zeros(())
-        out.update(compute=compute["total"], warp=warp["total"], fm=fm,
+        out.update(compute=compute["total"], warp=warp["total"], fm=fm, distill=distill,
                    joint=joint["total"] if joint is not None else zero)
-        out["total"] = compute["total"] + warp["total"] + fm + (joint["total"] if joint is not None else zero)
+        out["total"] = compute["total"] + warp["total"] + fm + distill + (joint["total"] if joint is not None else zero)
         return out
 
     def has_validation(self) -> bool:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from yolactedge.config.schema import ModelConfig
-from yolactedge.deploy.benchmark_engines import EngineRow
-from yolactedge.deploy.benchmark_inputs import BenchInput, BenchmarkError
-from yolactedge.deploy.benchmark_report import PassRecord
+from yolactedge.bench.engines import EngineRow
+from yolactedge.bench.inputs import BenchInput, BenchmarkError
+from yolactedge.bench.report import PassRecord
 
 
 def time_rows(rows: list[EngineRow], config: ModelConfig, inputs: BenchInput, *, rounds: int, warmup: int,
@@ -23,7 +23,7 @@ def time_rows(rows: list[EngineRow], config: ModelConfig, inputs: BenchInput, *,
     within each round so a machine that slows down mid-run slows every engine alike."""
     from yolactedge.api.keyframes import KeyframePolicy
     from yolactedge.api.predictor import YolactEdge
-    from yolactedge.api.progress import progress
+    from yolactedge.runtime.progress import progress
 
     policy = KeyframePolicy(interval=interval)
     predictors = [YolactEdge(r.engine, config) for r in rows]

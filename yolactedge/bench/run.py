@@ -6,7 +6,7 @@ videos), in interleaved rounds so the ratios stay comparable on a noisy machine.
 times come from the component pipeline's own timers (PyTorch runs as the same pipeline of eager
 modules). mAP, when a dataset is given, is the ``yolactedge val`` code path on each engine.
 
-    >>> from yolactedge.deploy.benchmark import BenchmarkOptions, load_benchmark_model, run_benchmark
+    >>> from yolactedge.bench.run import BenchmarkOptions, load_benchmark_model, run_benchmark
     >>> model, config, weights = load_benchmark_model(None, "yolact_edge_resnet50_config", random_weights=True)
     >>> report = run_benchmark(model, config, BenchmarkOptions(backends=["pytorch", "onnxruntime"],
     ...                                                        precisions=["fp32", "int8"]), weights=weights)
@@ -25,12 +25,12 @@ import torch
 from torch import nn
 
 from yolactedge.config.schema import ModelConfig
-from yolactedge.deploy.benchmark_engines import (
+from yolactedge.bench.engines import (
     EngineRow, build_rows, needs_calibration, parse_backends, row_specs, split_plans,
 )
-from yolactedge.deploy.benchmark_inputs import BenchInput, BenchmarkError, open_input, write_calibration_images
-from yolactedge.deploy.benchmark_report import BenchmarkReport, RowResult, summarize
-from yolactedge.deploy.benchmark_timing import time_rows
+from yolactedge.bench.inputs import BenchInput, BenchmarkError, open_input, write_calibration_images
+from yolactedge.bench.report import BenchmarkReport, RowResult, summarize
+from yolactedge.bench.timing import time_rows
 from yolactedge.deploy.export import apply_overrides, with_input_size
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def run_benchmark(model: nn.Module, config: ModelConfig, options: BenchmarkOptio
                            encode_dir=work / "encoded" if encode else None, show_progress=options.progress, say=say)
         macs = None
         if options.count_flops:
-            from yolactedge.deploy.benchmark_flops import frame_macs
+            from yolactedge.bench.flops import frame_macs
 
             macs = frame_macs(model, config)
         results = [summarize(r.backend, r.plan, r.device, dict(r.engine.precision), passes[i], macs, r.export)

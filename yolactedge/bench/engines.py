@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from yolactedge.config.schema import ModelConfig
-from yolactedge.deploy.benchmark_inputs import BenchmarkError
+from yolactedge.bench.inputs import BenchmarkError
 from yolactedge.deploy.precision import PrecisionPlan
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def build_rows(model: nn.Module, config: ModelConfig, specs: Sequence[tuple[str,
                calib_count: int, device: str, exporter: str, say: Callable[[str], None],
                verbose: bool = False) -> list[EngineRow]:
     """Export what the rows need, then load every engine (exports first: they move the model to CPU)."""
-    from yolactedge.api.device import resolve_device
+    from yolactedge.runtime.device import resolve_device
     from yolactedge.deploy.load import load_engine, resolve_engine_device
     from yolactedge.deploy.metadata import model_hash
 
