@@ -76,15 +76,17 @@ def test_feature_matching_is_zero_when_the_warp_reproduces_the_frame(videos, tmp
         assert float(trainer.compute_losses(batch, 0)["fm"]) > 1e-3
 
 
+def _first_batch_losses(videos, stage2_checkpoint, out_dir, **config) -> dict[str, float]:
+    """The losses of the first training batch for a config (no update)."""
+    trainer = VideoTrainer(tiny_train_config(out_dir, init=str(stage2_checkpoint), **config), videos[0],
+                           show_progress=False)
+    with torch.no_grad():
+        return {k: float(v) for k, v in trainer.compute_losses(trainer.batches()[0], 0).items()}
+
+
 def test_warp_alpha_weights_only_the_warped_pass(videos, stage2_checkpoint, tmp_path):
-    train, _ = videos
-    losses = {}
-    for alpha in (1.0, 2.5):
-        config = tiny_train_config(tmp_path / str(alpha), init=str(stage2_checkpoint), warp_alpha=alpha)
-        trainer = VideoTrainer(config, train, show_progress=False)
-        with torch.no_grad():
-            losses[alpha] = {k: float(v) for k, v in trainer.compute_losses(trainer.batches()[0], 0).items()}
-    one, weighted = losses[1.0], losses[2.5]
+    one = _first_batch_losses(videos, stage2_checkpoint, tmp_path / "1", warp_alpha=1.0)
+    weighted = _first_batch_losses(videos, stage2_checkpoint, tmp_path / "2.5", warp_alpha=2.5)
     assert weighted["compute"] == pytest.approx(one["compute"], rel=1e-5)
     assert weighted["fm"] == pytest.approx(one["fm"], rel=1e-5)
     assert weighted["warp"] == pytest.approx(2.5 * one["warp"], rel=1e-5)
@@ -94,14 +96,8 @@ def test_warp_alpha_weights_only_the_warped_pass(videos, stage2_checkpoint, tmp_
 
 
 def test_distill_alpha_adds_a_weighted_distillation_term(videos, stage2_checkpoint, tmp_path):
-    train, _ = videos
-    losses = {}
-    for alpha in (0.0, 2.0):
-        config = tiny_train_config(tmp_path / str(alpha), init=str(stage2_checkpoint), distill_alpha=alpha)
-        trainer = VideoTrainer(config, train, show_progress=False)
-        with torch.no_grad():
-            losses[alpha] = {k: float(v) for k, v in trainer.compute_losses(trainer.batches()[0], 0).items()}
-    off, on = losses[0.0], losses[2.0]
+    off = _first_batch_losses(videos, stage2_checkpoint, tmp_path / "0", distill_alpha=0.0)
+    on = _first_batch_losses(videos, stage2_checkpoint, tmp_path / "2", distill_alpha=2.0)
     assert off["distill"] == 0.0 and on["distill"] > 0
     assert on["warp"] == pytest.approx(off["warp"], rel=1e-5)
     assert on["total"] == pytest.approx(off["total"] + on["distill"], rel=1e-5)
