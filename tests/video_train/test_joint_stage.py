@@ -116,3 +116,19 @@ def test_joint_stage_in_bf16_channels_last_keeps_float32_losses_and_weights(vide
     rows = read_csv(tmp_path / "losses.csv")
     assert all(math.isfinite(float(r["total"])) and float(r["warp"]) > 0 for r in rows)
     assert all(v.dtype == torch.float32 for v in trainer.model.state_dict().values() if v.is_floating_point())
+
+
+def test_stage_3_with_a_deeper_spa_replaces_the_untrained_one(videos, stage2_checkpoint, tmp_path, caplog):
+    """``--spa-depth`` at stage 3: the stage-2 model's one-conv SPA (never trained) is not loaded into
+    the deeper one, which starts as the identity and learns in every layer."""
+    train, _ = videos
+    config = tiny_train_config(tmp_path, max_iter=3, init=str(stage2_checkpoint))
+    with caplog.at_level("WARNING"):
+        trainer = VideoTrainer(config, train, flow={"spa_depth": 2}, show_progress=False)
+    assert trainer.model_config.flow.spa_depth == 2 and "SPA depth 1" in caplog.text
+    branch = trainer.model.spa.refine_convs[0]
+    assert torch.count_nonzero(branch[0].weight) > 0 and torch.count_nonzero(branch[2].weight) == 0
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items() if k.startswith("spa.")}
+    assert trainer.train().status == "finished"
+    after = trainer.model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--config", default=None, help="preset name when --init is an original plain state dict")
     m.add_argument("--imgsz", type=int, nargs="+", default=None, help="input size S or H W (default: the init's)")
     m.add_argument("--no-spa", action="store_true", help="flow: build the minimal video model (no SPA, no W loss)")
+    m.add_argument("--spa-depth", type=int, default=None,
+                   help="conv layers per SPA level (1: the original; ours: more, see BENCHMARKS.md); at stage 3 "
+                        "a stage-2 model's untrained SPA is replaced")
     m.add_argument("--finetune", action="store_true",
                    help="joint: re-initialise class heads when the class count differs")
     o = p.add_argument_group("optimisation")
@@ -221,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
 
             runtime = {k: v for k, v in overrides.items() if k in (*RUNTIME_FIELDS, "epochs", "max_iter")}
             ignored = sorted(set(overrides) - set(runtime))
+            ignored += [flag for flag, given in (("--spa-depth", args.spa_depth is not None),
+                                                 ("--no-spa", args.no_spa)) if given]
             if ignored:
                 log.warning("ignored on --resume (stored in the checkpoint): %s", ", ".join(ignored))
             trainer = trainer_cls.resume(args.resume, train_set, val_set, device=args.device, **runtime, **extra)
@@ -228,8 +233,15 @@ def run(args: argparse.Namespace) -> int:
             overrides.setdefault("out_dir", f"runs/video-{stage}")
             config = VideoTrainConfig().replace(**overrides)
             kwargs: dict[str, Any] = {"input_size": _imgsz(args.imgsz), "device": args.device, **extra}
+            flow: dict[str, Any] = {}
             if stage == "flow" and args.no_spa:
-                kwargs["flow"] = {"use_spa": False}
+                flow["use_spa"] = False
+            if args.spa_depth is not None:
+                if args.spa_depth < 1:
+                    raise SystemExit(f"error: --spa-depth must be >= 1, got {args.spa_depth}")
+                flow["spa_depth"] = args.spa_depth
+            if flow:
+                kwargs["flow"] = flow
             if config.init is None:
                 raise SystemExit(f"error: pass --init (the stage-{'1' if stage == 'flow' else '2'} checkpoint)")
             trainer = trainer_cls(config, train_set, val_set, **kwargs)

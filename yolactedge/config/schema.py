@@ -97,11 +97,16 @@ class FlowConfig:
     """Video (temporal redundancy) settings; ``None`` on image-only presets."""
 
     use_spa: bool = True
+    spa_depth: int = 1  # conv layers per SPA level; 1 is the original (ours: more, BENCHMARKS.md)
     reduce_channels: int = 64
     encode_channels: int = 64
     warp_layers: str = "P4P5"
     keyframe_interval: int = 5
     reuse_prototypes: bool = False  # default of non-keyframe prototype reuse (predict(reuse_prototypes=...))
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.spa_depth, int) and self.spa_depth >= 1):
+            raise ValueError(f"flow.spa_depth must be an integer >= 1 (1: the original's SPA), got {self.spa_depth!r}")
 
 
 @dataclass(frozen=True)

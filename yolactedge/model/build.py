@@ -26,7 +26,7 @@ def build_model(config: ModelConfig | str) -> Yolact:
         video = VideoModules(
             flow_net_pre_convs=FlowPreConvs(f, config.flow.reduce_channels),
             flow_net=FeatFlowNet(2 * config.flow.reduce_channels, config.flow.encode_channels, f),
-            spa=SPA(f) if config.flow.use_spa else None,
+            spa=SPA(f, config.flow.spa_depth) if config.flow.use_spa else None,
         )
     model = Yolact(
         backbone=backbone,

@@ -101,15 +101,31 @@ class SPA(nn.Module):
     (measured on the synthetic videos with the frame as its own keyframe, i.e. no motion at all:
     -2.2 mask AP / -4.7 box AP). Zero weights still get gradients (LeakyReLU slope 0.1 at 0).
     Loaded checkpoints are unaffected.
+
+    ``depth`` > 1 (ours; 1 is the original and keeps its state-dict names) stacks ``depth`` 3x3
+    conv + LeakyReLU layers per level, so the residual can see a wider window of the current frame
+    than one 3x3 conv: the first layers start from Kaiming weights and only the last from zeros (all
+    zeros would get no gradient through the stack).
     """
 
-    def __init__(self, num_features: int = 256):
+    def __init__(self, num_features: int = 256, depth: int = 1):
         super().__init__()
-        self.refine_convs = nn.ModuleList([conv_lrelu(2 * num_features, num_features) for _ in range(2)])
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.zeros_(m.weight)
-                nn.init.zeros_(m.bias)
+        if depth < 1:
+            raise ValueError(f"SPA depth must be >= 1, got {depth}")
+        f = num_features
+        self.refine_convs = nn.ModuleList([self._branch(f, depth) for _ in range(2)])
+
+    @staticmethod
+    def _branch(f: int, depth: int) -> nn.Sequential:
+        layers = [conv_lrelu(2 * f if i == 0 else f, f) for i in range(depth)]
+        branch = nn.Sequential(*(m for layer in layers for m in layer))
+        convs = [m for m in branch if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, 0.1, mode="fan_in")
+            nn.init.zeros_(conv.bias)
+        nn.init.zeros_(convs[-1].weight)
+        nn.init.zeros_(convs[-1].bias)
+        return branch
 
     def forward(self, lateral: torch.Tensor, w4: torch.Tensor, w5: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         outs = []

@@ -259,6 +259,23 @@ def add_flow(config: ModelConfig, flow: dict[str, Any] | None = None) -> ModelCo
     return video.replace(name=name)
 
 
+def _spa_depth(config: ModelConfig) -> int | None:
+    return config.flow.spa_depth if config.flow is not None and config.flow.use_spa else None
+
+
+def _without_mismatched_spa(init: Checkpoint, model_config: ModelConfig) -> Checkpoint:
+    """The init checkpoint minus its SPA when the model asks for another SPA depth: SPA then starts
+    from its own initialisation (the identity). Loading a one-conv SPA's zeros into the first layer
+    of a deeper one would leave the whole stack without gradients."""
+    theirs, ours = _spa_depth(init.config), _spa_depth(model_config)
+    if theirs is None or ours is None or theirs == ours:
+        return init
+    log.warning("SPA depth %d in %s, %d asked for: SPA starts as the identity (stage 2 never trains it; a trained "
+                "SPA is discarded)", theirs, init.config.name, ours)
+    state = {k: v for k, v in init.state_dict.items() if not k.startswith("spa.")}
+    return Checkpoint(init.config, state, init.train_state, init.metadata)
+
+
 def read_init_checkpoint(path: str, preset: ModelConfig | str | None) -> Checkpoint:
     """Our checkpoint (carries its config) or an original plain state dict (needs ``preset``)."""
     try:
@@ -318,7 +335,8 @@ class VideoStageTrainer:
             if not init.config.is_video and self.stage == "joint":
                 log.warning("%s is an image checkpoint: its flow network is untrained (stage 2, `train-video "
                             "--stage flow`, normally comes first)", self.config.init)
-            load_model_weights(self.model, init, finetune=self.config.finetune, allow_missing_video=True)
+            load_model_weights(self.model, _without_mismatched_spa(init, model_config),
+                               finetune=self.config.finetune, allow_missing_video=True)
             log.info("initialised from %s", self.config.init)
         else:
             log.warning("no init checkpoint: training from random weights (the recipe starts stage 2 from a "
@@ -703,8 +721,9 @@ class VideoTrainer(VideoStageTrainer):
     higher_is_better = True
 
     def __init__(self, config: VideoTrainConfig, train_set: Any, val_set: Any = None, *, joint_set: Any = None,
-                 model_config: ModelConfig | str | None = None, input_size: tuple[int, int] | None = None,
-                 device: str | torch.device = "auto", callbacks: Sequence[Callable] = (), show_progress: bool = True,
+                 model_config: ModelConfig | str | None = None, flow: dict[str, Any] | None = None,
+                 input_size: tuple[int, int] | None = None, device: str | torch.device = "auto",
+                 callbacks: Sequence[Callable] = (), show_progress: bool = True,
                  _resume: Checkpoint | None = None) -> None:
         super().__init__(config, device=device, callbacks=callbacks, show_progress=show_progress)
         if train_set is None or train_set.num_videos == 0:
@@ -721,7 +740,7 @@ class VideoTrainer(VideoStageTrainer):
             arch = _resume.config
         else:
             init = self._init_checkpoint()
-            arch = self._architecture(init, model_config, classes, input_size)
+            arch = self._architecture(init, model_config, classes, input_size, flow)
         self.joint_set = JointImageSet(joint_set, classes) if joint_set is not None else None
         self._build(arch, init, _resume, train_set.num_videos)
         self.loss_fn = YolactLoss(arch.num_classes, use_semantic=arch.head.semantic_seg)
@@ -731,7 +750,8 @@ class VideoTrainer(VideoStageTrainer):
         self.fm_kind = kind
 
     def _architecture(self, init: Checkpoint | None, model_config: ModelConfig | str | None,
-                      classes: tuple[str, ...], input_size: tuple[int, int] | None) -> ModelConfig:
+                      classes: tuple[str, ...], input_size: tuple[int, int] | None,
+                      flow: dict[str, Any] | None = None) -> ModelConfig:
         if init is not None:
             arch = init.config
             theirs = tuple(arch.class_names)
@@ -746,7 +766,7 @@ class VideoTrainer(VideoStageTrainer):
             arch = get_config(model_config) if isinstance(model_config, str) else model_config
         else:
             raise ValueError("pass an init checkpoint (config.init, the stage-2 model) or a model_config")
-        arch = add_flow(arch) if not arch.is_video else arch
+        arch = add_flow(arch, flow) if not arch.is_video or flow else arch
         changes: dict[str, Any] = {"class_names": classes}
         if input_size is not None:
             changes["preprocess"] = {"input_size": (int(input_size[0]), int(input_size[1]))}
