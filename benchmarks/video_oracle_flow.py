@@ -223,13 +223,14 @@ class SceneSource:
         size = info["image_size"]
         self.image_size = (tuple(size["height"]), tuple(size["width"]))
         self.num_frames = int(info["num_frames"])
+        self.motion_scale = float(info.get("motion_scale", 1.0))  # sets written before the option: 1
         self.seed, self.split = int(seed), split
         self.photos = load_photos(texture_dir)[0]
 
     def scene(self, index: int) -> VideoScene:
         rng = sub_rng(self.seed, split_key(self.split), index)
         height, width = draw_size(rng, self.image_size)
-        return make_video_scene(rng, height, width, self.num_frames, self.photos)
+        return make_video_scene(rng, height, width, self.num_frames, self.photos, motion_scale=self.motion_scale)
 
     def render(self, scene: VideoScene, index: int, t: int) -> tuple[np.ndarray, np.ndarray]:
         return scene.render(t, sub_rng(self.seed, split_key(self.split), index, t + 1))
