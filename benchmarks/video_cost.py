@@ -9,6 +9,11 @@ channels_last); ``loaded`` is the model as built (NCHW, BatchNorm modules), as i
 Every scheme of every runtime is interleaved in one loop; ratios are taken within a runtime.
 
     python benchmarks/video_cost.py [--size 550] [--rounds 11] [--configs yolact_edge_vid_config ...]
+                                    [--spa-depths 1 3]
+
+``--spa-depths``: the SPA depths to time (1: the original's; ours: more, ``flow.spa_depth``), each a
+copy of the config interleaved in the same loop. SPA runs on non-keyframes only, so each depth's
+ratio is taken against its own copy's keyframe.
 """
 from __future__ import annotations
 
@@ -37,15 +42,25 @@ def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, run
     }
 
 
-def measure(config: str, size: int, rounds: int, runtimes: list[str]) -> dict[tuple[str, str], float]:
-    """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy."""
-    cfg = get_config(config)
-    model = build_model(cfg).eval()
+def runtime_label(runtime: str, spa_depth: int, spa_depths: list[int]) -> str:
+    return runtime if spa_depths == [1] else f"{runtime}, SPA {spa_depth}"
+
+
+def measure(config: str, size: int, rounds: int, runtimes: list[str],
+            spa_depths: list[int] = (1,)) -> dict[tuple[str, str], float]:
+    """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy,
+    for each SPA depth."""
+    spa_depths = list(spa_depths)
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
-    for runtime in runtimes:
-        engine = PyTorchEngine(model, cfg, torch.device("cpu"), optimize=runtime == "optimized")
-        fns.update(schemes(engine, key_x, cur_x, runtime))
+    for depth in spa_depths:
+        cfg = get_config(config)
+        if depth != cfg.flow.spa_depth:
+            cfg = cfg.replace(flow={"spa_depth": depth})
+        model = build_model(cfg).eval()
+        for runtime in runtimes:
+            engine = PyTorchEngine(model, cfg, torch.device("cpu"), optimize=runtime == "optimized")
+            fns.update(schemes(engine, key_x, cur_x, runtime_label(runtime, depth, spa_depths)))
     return interleaved(fns, rounds=rounds)
 
 
@@ -55,17 +70,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--configs", nargs="+", default=["yolact_edge_vid_config", "yolact_edge_vid_resnet50_config"])
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
+    parser.add_argument("--spa-depths", type=int, nargs="+", default=[1],
+                        help="SPA depths to time side by side (1: the original's)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     print(f"machine: {machine()}; input {args.size}x{args.size}, batch 1, median of {args.rounds} interleaved rounds")
     report = {}
     for config in args.configs:
-        times = measure(config, args.size, args.rounds, args.runtimes)
+        times = measure(config, args.size, args.rounds, args.runtimes, args.spa_depths)
         print(f"\n{config}")
         for (runtime, name), t in times.items():
             key = times[(runtime, "keyframe")]
-            print(f"  {runtime:<10} {name:<30} {t * 1e3:8.1f} ms   {t / key:5.2f}x keyframe")
+            print(f"  {runtime:<16} {name:<30} {t * 1e3:8.1f} ms   {t / key:5.2f}x keyframe")
         report[config] = {f"{runtime}: {name}": t for (runtime, name), t in times.items()}
     if args.json:
         with open(args.json, "w") as handle:

@@ -5,7 +5,10 @@ import torch
 
 from yolactedge import build_model
 from yolactedge.config import get_config
+from yolactedge.config.schema import FlowConfig
 from yolactedge.model.flow import SPA
+from yolactedge.model.fpn import resize_bilinear
+from yolactedge.model.video import warp_with_scale
 
 
 def test_depth_one_has_the_original_state_dict():
@@ -51,3 +54,40 @@ def test_depth_is_validated_and_reaches_the_model():
     deep = build_model(cfg.replace(flow={"spa_depth": 2}))
     keys = [k for k in deep.state_dict() if k.startswith("spa.")]
     assert "spa.refine_convs.0.2.weight" in keys and len(keys) == 8
+
+
+def _video_model(**flow):
+    cfg = get_config("yolact_edge_demo_config")
+    cfg = cfg.replace(flow=FlowConfig(**flow))
+    return build_model(cfg).eval()
+
+
+@pytest.mark.parametrize("p3_from_spa", [False, True])
+def test_m3_is_rebuilt_from_the_raw_or_the_refined_w4(p3_from_spa):
+    """The original rebuilds M3 from the raw warped W4; ``p3_from_spa`` from the SPA-refined one."""
+    torch.manual_seed(0)
+    model = _video_model(spa_depth=2, p3_from_spa=p3_from_spa)
+    for conv in model.spa.modules():  # a non-identity SPA, so the two orders differ
+        if isinstance(conv, torch.nn.Conv2d):
+            torch.nn.init.normal_(conv.weight, std=0.05)
+    key, cur = torch.randn(1, 3, 128, 128), torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        state = model(key).state
+        lateral = model.fpn_phase_1.lateral_c3(model.backbone.forward_partial(cur))
+        flows = model.estimate_flow(lateral, state)
+        m3, w4, w5 = model.partial_feature_transform(lateral, state, flows)
+        (f4, s4, b4), (f5, s5, b5) = flows
+        raw4 = warp_with_scale(state.feats[1], f4, s4, b4)
+        raw5 = warp_with_scale(state.feats[2], f5, s5, b5)
+        ref4, ref5 = model.spa(lateral, raw4, raw5)
+    torch.testing.assert_close(w4, ref4)
+    torch.testing.assert_close(w5, ref5)
+    source = ref4 if p3_from_spa else raw4
+    torch.testing.assert_close(m3, resize_bilinear(source, lateral.shape[-2:]) + lateral)
+    assert (ref4 - raw4).abs().max() > 1e-3  # the test can tell the two apart
+
+
+def test_p3_from_spa_needs_spa():
+    with pytest.raises(ValueError, match="use_spa"):
+        FlowConfig(use_spa=False, p3_from_spa=True)
+    assert not get_config("yolact_edge_vid_config").flow.p3_from_spa  # the presets are the original's

@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--spa-depth", type=int, default=None,
                    help="conv layers per SPA level (1: the original; ours: more, see BENCHMARKS.md); at stage 3 "
                         "a stage-2 model's untrained SPA is replaced")
+    m.add_argument("--p3-from-spa", action="store_true",
+                   help="rebuild a non-keyframe's M3 from the SPA-refined W4 (ours; the original uses the raw "
+                        "warped W4), see BENCHMARKS.md")
     m.add_argument("--finetune", action="store_true",
                    help="joint: re-initialise class heads when the class count differs")
     o = p.add_argument_group("optimisation")
@@ -225,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
             runtime = {k: v for k, v in overrides.items() if k in (*RUNTIME_FIELDS, "epochs", "max_iter")}
             ignored = sorted(set(overrides) - set(runtime))
             ignored += [flag for flag, given in (("--spa-depth", args.spa_depth is not None),
-                                                 ("--no-spa", args.no_spa)) if given]
+                                                 ("--no-spa", args.no_spa), ("--p3-from-spa", args.p3_from_spa))
+                        if given]
             if ignored:
                 log.warning("ignored on --resume (stored in the checkpoint): %s", ", ".join(ignored))
             trainer = trainer_cls.resume(args.resume, train_set, val_set, device=args.device, **runtime, **extra)
@@ -240,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
                 if args.spa_depth < 1:
                     raise SystemExit(f"error: --spa-depth must be >= 1, got {args.spa_depth}")
                 flow["spa_depth"] = args.spa_depth
+            if args.p3_from_spa:
+                if args.no_spa:
+                    raise SystemExit("error: --p3-from-spa needs SPA (drop --no-spa)")
+                flow["p3_from_spa"] = True
             if flow:
                 kwargs["flow"] = flow
             if config.init is None:

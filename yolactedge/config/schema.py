@@ -98,6 +98,9 @@ class FlowConfig:
 
     use_spa: bool = True
     spa_depth: int = 1  # conv layers per SPA level; 1 is the original (ours: more, BENCHMARKS.md)
+    # Rebuild a non-keyframe's M3 from the SPA-refined W4 (ours) instead of the raw warped W4 (the
+    # original): the prototypes then see the current frame's correction too. Needs SPA.
+    p3_from_spa: bool = False
     reduce_channels: int = 64
     encode_channels: int = 64
     warp_layers: str = "P4P5"
@@ -107,6 +110,8 @@ class FlowConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.spa_depth, int) and self.spa_depth >= 1):
             raise ValueError(f"flow.spa_depth must be an integer >= 1 (1: the original's SPA), got {self.spa_depth!r}")
+        if self.p3_from_spa and not self.use_spa:
+            raise ValueError("flow.p3_from_spa rebuilds M3 from the SPA-refined W4: it needs use_spa=True")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def build_model(config: ModelConfig | str) -> Yolact:
             flow_net_pre_convs=FlowPreConvs(f, config.flow.reduce_channels),
             flow_net=FeatFlowNet(2 * config.flow.reduce_channels, config.flow.encode_channels, f),
             spa=SPA(f, config.flow.spa_depth) if config.flow.use_spa else None,
+            p3_from_spa=config.flow.p3_from_spa,
         )
     model = Yolact(
         backbone=backbone,

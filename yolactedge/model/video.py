@@ -19,6 +19,7 @@ class VideoModules:
     flow_net_pre_convs: FlowPreConvs
     flow_net: FeatFlowNet
     spa: SPA | None = None
+    p3_from_spa: bool = False  # M3 from the SPA-refined W4 (ours) instead of the raw warped one
 
 
 def warp_with_scale(features: torch.Tensor, flow: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -30,6 +31,7 @@ class VideoMixin:
 
     flow_net_pre_convs: nn.Module
     flow_net: FeatFlowNet
+    p3_from_spa: bool = False
 
     def make_keyframe_state(self, feats: tuple[torch.Tensor, ...], lateral: torch.Tensor) -> KeyframeState:
         lateral = lateral.detach()
@@ -51,7 +53,8 @@ class VideoMixin:
     def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None) -> tuple[torch.Tensor, ...]:
         """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA).
 
-        ``flows``: the flow net's P4/P5 outputs if already computed.
+        ``flows``: the flow net's P4/P5 outputs if already computed. M3 is rebuilt from the raw
+        warped W4 (the original) or, with ``p3_from_spa``, from the SPA-refined one.
         """
         if flows is None:
             flows = self.estimate_flow(lateral, state)
@@ -62,9 +65,12 @@ class VideoMixin:
             key5 = key5.expand(lateral.shape[0], *key5.shape[1:])
         w4 = warp_with_scale(key4, flow4, scale4, bias4)
         w5 = warp_with_scale(key5, flow5, scale5, bias5)
-        m3 = resize_bilinear(w4, lateral.shape[-2:]) + lateral
         spa = getattr(self, "spa", None)
-        if spa is not None:
+        refine_first = spa is not None and self.p3_from_spa
+        if refine_first:
+            w4, w5 = spa(lateral, w4, w5)
+        m3 = resize_bilinear(w4, lateral.shape[-2:]) + lateral
+        if spa is not None and not refine_first:
             w4, w5 = spa(lateral, w4, w5)
         return m3, w4, w5
 

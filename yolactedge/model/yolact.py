@@ -41,6 +41,7 @@ class Yolact(VideoMixin, nn.Module):
                 self.spa = video.spa
             self.flow_net_pre_convs = video.flow_net_pre_convs
             self.flow_net = video.flow_net
+            self.p3_from_spa = video.p3_from_spa and video.spa is not None
         self.prediction_layers = nn.ModuleList([head])
         self.semantic_seg_conv = semantic_seg_conv
         self.priors = priors
