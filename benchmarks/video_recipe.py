@@ -18,6 +18,9 @@ application would:
               0..k-1 (0 = every annotated frame a keyframe: the all-keyframe mAP) for the original
               scheme (warp P4/P5; ProtoNet and heads on every frame), + prototype reuse, + prototype
               and head reuse; and the stage-1 image model with every frame a keyframe
+  slow motion the same val videos replayed at ``--slow-motion`` scales (default 0.25: ``synth video
+              --motion-scale 0.25``, about the speed of real clips, BENCHMARKS.md), original scheme;
+              the benchmark itself moves about 4x faster than those clips
   fps         ``YolactEdge.predict`` on the val videos encoded as .avi (decode + inference + drawing),
               keyframe interval 1 vs k per scheme, passes interleaved, median of rounds
   report      ``OUT/report.md`` (markdown tables for BENCHMARKS.md) and ``OUT/results.json``
@@ -105,6 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     e.add_argument("--head-thresh", type=float, default=0.05,
                    help="head reuse: relative change of an FPN level below which its head outputs are reused")
     e.add_argument("--eval-videos", type=int, default=None, help="evaluate the first N val videos (default all)")
+    e.add_argument("--slow-motion", type=float, nargs="*", default=[0.25], metavar="S",
+                   help="also evaluate the original scheme on the val videos replayed at these motion scales "
+                        "(`synth video --motion-scale S`: same scenes, S times the motion per frame; 0.25 moves "
+                        "about as fast as the real clips measured by benchmarks/video_motion.py); none: skip")
     f = p.add_argument_group("FPS (Python API, decode + inference + drawing)")
     f.add_argument("--fps-videos", type=int, default=3, help="first N val videos, encoded as .avi")
     f.add_argument("--fps-rounds", type=int, default=3, help="interleaved rounds (median), after one warm-up pass")
@@ -113,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.keyframe_interval < 2:
         p.error("--keyframe-interval must be >= 2 (distances 1..k-1 are the point)")
+    if any(not 0 < s <= 1 for s in args.slow_motion):
+        p.error(f"--slow-motion scales must be in (0, 1], got {args.slow_motion}")
     if args.amp == "auto":
         args.amp = "bf16" if native_bf16(args.device) else "off"
     return args
@@ -266,6 +275,17 @@ class Recipe:
             folder = self.folder(f"eval_{name}")
             self.run("eval", folder, ["val-video", *options, *common, "--json-out", folder / "metrics.json"])
             out[name] = json.loads((folder / "metrics.json").read_text())
+        # The slow-motion val sets feed only their own evaluation: adding one later redoes nothing else.
+        upstream = self.upstream_ran
+        for scale in a.slow_motion:
+            data, folder = self.folder(f"data_video_m{scale:g}"), self.folder(f"eval_{slow_name(scale)}")
+            self.run("data-video", data, ["synth", "video", data, "--size", a.size, "--videos", 1, "--val-videos",
+                                          a.val_videos, "--frames", a.frames, "--annotate-every", a.annotate_every,
+                                          "--seed", a.video_seed, "--motion-scale", scale, "--quiet"])
+            self.run("eval", folder, ["val-video", "--model", joint, "--keyframe-interval", a.keyframe_interval,
+                                      "--data", data, *common[2:], "--json-out", folder / "metrics.json"])
+            out[slow_name(scale)] = json.loads((folder / "metrics.json").read_text())
+            self.upstream_ran = upstream
         return out
 
     def fps(self, video: Path, joint: Path) -> dict[str, Any]:
@@ -339,6 +359,10 @@ class Recipe:
         return {"epe": float(rows[-1]["epe"]), "zero_flow_epe": float(rows[-1]["zero_flow_epe"])}
 
 
+def slow_name(scale: float) -> str:
+    return f"original_motion_x{scale:g}"
+
+
 # ----------------------------------------------------------------------------- report
 def ap(metrics: dict, key: str, kind: str) -> float:
     return float(metrics["metrics"][key][kind]["AP"])
@@ -347,14 +371,18 @@ def ap(metrics: dict, key: str, kind: str) -> float:
 def summarize(evals: dict[str, dict], fps: dict[str, Any], k: int) -> dict[str, Any]:
     """mAP per distance per scheme, the mean over warped distances against the all-keyframe mAP
     (distance 0, identical for every scheme: the keyframe path does not depend on it), FPS ratios."""
-    out: dict[str, Any] = {"schemes": {}}
-    for name in SCHEMES:
+    out: dict[str, Any] = {"schemes": {}, "slow_motion": {}}
+    slow = {name: name.rsplit("_x", 1)[1] for name in evals if name.startswith("original_motion_x")}
+    for name in [*SCHEMES, *slow]:
         entry: dict[str, Any] = {}
         for kind, label in (("segm", "mask"), ("bbox", "box")):
             per = [ap(evals[name], str(d), kind) for d in range(k)]
             entry[label] = {"per_distance": per, "mean_warped": statistics.fmean(per[1:]), "all_keyframe": per[0],
                             "pooled": ap(evals[name], "all", kind)}
-        out["schemes"][name] = entry
+        if name in slow:
+            out["slow_motion"][slow[name]] = entry
+        else:
+            out["schemes"][name] = entry
     keyframe_maps = {n: out["schemes"][n]["mask"]["all_keyframe"] for n in SCHEMES}
     if len(set(keyframe_maps.values())) != 1:
         raise SystemExit(f"error: distance-0 mAP differs between schemes {keyframe_maps}: the keyframe path changed")
@@ -384,6 +412,11 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace, fps: dict[str, A
             per = " | ".join(f"{v:.1f}" for v in e["per_distance"][1:])
             lines.append(f"| {text} | {e['all_keyframe']:.1f} | {per} | {e['mean_warped']:.1f} | "
                          f"{e['mean_warped'] - e['all_keyframe']:+.1f} | {e['pooled']:.1f} |")
+        for scale, entry in summary["slow_motion"].items():
+            e = entry[label]
+            per = " | ".join(f"{v:.1f}" for v in e["per_distance"][1:])
+            lines.append(f"| original scheme, the val videos at motion x{scale} | {e['all_keyframe']:.1f} | {per} | "
+                         f"{e['mean_warped']:.1f} | {e['mean_warped'] - e['all_keyframe']:+.1f} | {e['pooled']:.1f} |")
         lines.append("")
     s1 = summary["stage1_all_keyframe"]
     lines.append(f"Stage-1 image model, every frame a keyframe: mask AP {s1['mask']:.1f}, box AP {s1['box']:.1f}.")

@@ -37,6 +37,9 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
             assert len(entry["per_distance"]) == 5  # keyframe distances 0..4
             assert entry["mean_warped"] == pytest.approx(sum(entry["per_distance"][1:]) / 4)
             assert all(0.0 <= v <= 100.0 for v in entry["per_distance"])
+    assert set(results["slow_motion"]) == {"0.25"}
+    slow = results["slow_motion"]["0.25"]["mask"]
+    assert len(slow["per_distance"]) == 5 and slow["mean_warped"] == pytest.approx(sum(slow["per_distance"][1:]) / 4)
     assert set(results["stage1_all_keyframe"]) == {"mask", "box"}
     assert set(results["fps"]) == {"k=1", "k=5", "k=5 + prototype reuse", "k=5 + prototype + head reuse"}
     assert results["fps_ratio_vs_k1"]["k=1"] == pytest.approx(1.0) and all(v > 0 for v in results["fps"].values())
@@ -46,16 +49,17 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
 
     report = (out / "report.md").read_text()
     assert report.count("| mask AP by keyframe distance | 0 (all keyframes) | 1 | 2 | 3 | 4 |") == 1
+    assert report.count("| original scheme, the val videos at motion x0.25 |") == 2  # mask and box tables
     assert "| k=5 |" in report and "vs keyframe interval 1" in report
     commands = (out / "commands.sh").read_text()
     for expected in ("yolactedge synth video", "yolactedge synth flow", "train-video --stage flow",
                      "train-video --stage joint", "--reuse-prototypes --reuse-heads 0.05", "--keyframe-interval 1"):
         assert expected in commands
-    assert commands.count("yolactedge val-video") == 4
+    assert commands.count("yolactedge val-video") == 5 and "--motion-scale 0.25" in commands
 
     second = run_script(out, stage1_checkpoint, "--joint-iters", "2")
     assert second.returncode == 0, second.stdout[-4000:]
-    assert "[run]" not in second.stdout and second.stdout.count("[skip]") == 9
+    assert "[run]" not in second.stdout and second.stdout.count("[skip]") == 11
     assert json.loads((out / "results.json").read_text())["schemes"] == results["schemes"]
 
     changed = run_script(out, stage1_checkpoint, "--joint-iters", "3")
