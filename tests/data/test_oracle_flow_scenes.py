@@ -1,6 +1,5 @@
 """benchmarks/video_oracle_flow.py regenerates the scenes of a synthetic set exactly, including
 sets written with ``--motion-scale`` (its ground-truth flow is only right for the same scene)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,15 +8,11 @@ import numpy as np
 import pytest
 
 from yolactedge.data.synth import generate_video_dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_oracle_flow.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("video_oracle_flow", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("video_oracle_flow")
 
 
 @pytest.mark.parametrize("motion_scale", [1.0, 0.25])

@@ -1,22 +1,15 @@
 """benchmarks/video_motion.py on tiny inputs: it reads real video files and synthetic sets alike and
 its motion numbers follow ``--motion-scale``."""
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from yolactedge.data.synth import generate_video_dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_motion.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("video_motion", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("video_motion")
 
 
 def rows(text: str) -> dict[tuple[str, int], list[float]]:

@@ -1,19 +1,13 @@
 """benchmarks/video_errors.py: the error categories on a hand-built case."""
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_errors.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("video_errors", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("video_errors")
 
 
 def test_each_detection_gets_one_category():

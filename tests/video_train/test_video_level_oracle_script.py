@@ -1,22 +1,15 @@
 """benchmarks/video_level_oracle.py: the swapped levels are the current frame's, the rest untouched."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from yolactedge.config import get_config
 from yolactedge.config.schema import FlowConfig
 from yolactedge.model import build_model
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "video_level_oracle.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("video_level_oracle", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("video_level_oracle")
 
 
 @pytest.mark.parametrize("swap", ["normal", "p4", "p5", "p4p5", "m3"])

@@ -68,13 +68,11 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
 
 def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--joint-images becomes train-video's --joint-data; --amp auto never picks emulated bfloat16."""
-    import importlib.util
+    from benchmark_scripts import load_benchmark
 
     from yolactedge.train.precision import cpu_has_bf16
 
-    spec = importlib.util.spec_from_file_location("video_recipe_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("video_recipe")
     args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--joint-images", "coco_root",
                               "--joint-images-batch", "4"])
     assert args.amp == ("bf16" if cpu_has_bf16() else "off")
