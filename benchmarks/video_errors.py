@@ -3,6 +3,7 @@
     python benchmarks/video_errors.py --model runs/video_recipe/joint/last.pt --data val48 breakdown [--score 0.3]
     python benchmarks/video_errors.py --model M --data val48 variant --score-fusion 0.5
     python benchmarks/video_errors.py --model M --data val48 variant --crop-padding 3
+    python benchmarks/video_errors.py --model M --data val48 variant --keyframe-rescoring 0.5
 
 ``breakdown``: every annotated frame at least ``--distance`` (default 4) frames into its video is run as a
 keyframe and warped from ``distance`` frames earlier; each detection scoring at least ``--score`` is matched
@@ -15,6 +16,10 @@ every frame for ``--crop-padding``):
   --score-fusion L   class scores = softmax(L * log p_current + (1 - L) * log p_keyframe), the keyframe's
                      class logits warped per FPN level with the flow net's P4 flow (L = 0: the keyframe's alone)
   --crop-padding P   masks cropped to the box padded by P prototype pixels (the original: 1)
+  --keyframe-rescoring W
+                     each detection's score = score^(1-W) * e^W, e = the best score of a keyframe detection
+                     of its class with box IoU >= 0.3 (0.05 where none; unchanged where no keyframe
+                     detection of any class overlaps it: a new object)
 (``--box-from-mask`` is a product option: ``yolactedge val-video --box-from-mask``.)
 """
 from __future__ import annotations
@@ -35,10 +40,12 @@ from yolactedge.data.ytvis import YTVISDataset
 from yolactedge.eval.video_eval import MAP_MAX_DETS, FrameRunner, annotated_frames, category_ids_for, evaluate_video
 from yolactedge.model.fpn import resize_bilinear
 from yolactedge.model.warp import warp
+from yolactedge.ops.boxes import jaccard
 from yolactedge.ops.masks import crop
 
 # the module, not the function of the same name that the package exports
 detect_ops = importlib.import_module("yolactedge.ops.detect")
+video_eval = importlib.import_module("yolactedge.eval.video_eval")
 
 CATEGORIES = ("right", "wrong_class", "duplicate", "poor_loc", "background", "missed")
 
@@ -131,6 +138,45 @@ def fuse_keyframe_scores(model, weight: float) -> None:
     model.forward = fused
 
 
+def rescored(dets, key, weight: float, match_iou: float = 0.3, floor: float = 0.05):
+    """``dets`` with scores fused with the keyframe detections' ``key`` (module docstring)."""
+    if len(dets) == 0 or len(key) == 0:
+        return dets
+    overlap = jaccard(dets.boxes, key.boxes) >= match_iou
+    same = dets.classes[:, None] == key.classes[None, :]
+    evidence = torch.where(overlap & same, key.scores[None, :], torch.zeros_like(key.scores[None, :])).amax(1)
+    fused = dets.scores.clamp_min(1e-8) ** (1 - weight) * evidence.clamp_min(floor) ** weight
+    scores = torch.where(overlap.any(1), fused, dets.scores)
+    return detect_ops.Detections(dets.boxes, dets.coefs, dets.classes, scores)
+
+
+def rescore_with_keyframe(model, weight: float) -> None:
+    """Non-keyframe detections in ``evaluate_video`` rescored with their keyframe's detections, which
+    come from the head outputs the keyframe state keeps (same input size, so the same priors)."""
+    forward, detect = model.forward, video_eval.detect
+    current: dict[str, object] = {}
+    key_dets: dict[int, tuple[object, object]] = {}  # id(state) -> (state, its detections)
+
+    def tracked(x, keyframe_state=None, **kwargs):
+        current["state"] = keyframe_state
+        return forward(x, keyframe_state=keyframe_state, **kwargs)
+
+    def detect_rescored(loc, conf, coefs, priors, config, input_size):
+        dets = detect(loc, conf, coefs, priors, config, input_size)
+        state = current.get("state")
+        if state is None:
+            return dets
+        if id(state) not in key_dets:
+            if len(key_dets) > 8:  # the evaluation keeps at most k keyframes of one video alive
+                key_dets.pop(next(iter(key_dets)))
+            kloc, klogits, kcoefs = (torch.cat(parts, 1) for parts in zip(*state.head_outputs))
+            key_dets[id(state)] = (state, detect(kloc, F.softmax(klogits, -1), kcoefs, priors, config, input_size)[0])
+        return [rescored(dets[0], key_dets[id(state)][1], weight)]
+
+    model.forward = tracked
+    video_eval.detect = detect_rescored
+
+
 def pad_crops(padding: float) -> None:
     """Replace the post-processing's mask crop (1 prototype pixel of padding) by one with ``padding``."""
     original = detect_ops.assemble_masks
@@ -158,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     group = v.add_mutually_exclusive_group(required=True)
     group.add_argument("--score-fusion", type=float, metavar="L")
     group.add_argument("--crop-padding", type=float, metavar="P")
+    group.add_argument("--keyframe-rescoring", type=float, metavar="W")
     args = p.parse_args(argv)
     root = Path(args.data) / "val"
     if not (root / "annotations.json").is_file():
@@ -175,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.score_fusion is not None:
         fuse_keyframe_scores(model, args.score_fusion)
         label = f"score fusion {args.score_fusion:g}"
+    elif args.keyframe_rescoring is not None:
+        rescore_with_keyframe(model, args.keyframe_rescoring)
+        label = f"keyframe rescoring {args.keyframe_rescoring:g}"
     else:
         pad_crops(args.crop_padding)
         label = f"crop padding {args.crop_padding:g}"

@@ -29,3 +29,25 @@ def test_each_detection_gets_one_category():
 def test_missing_annotations_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="not found"):
         load_script().main(["--model", "x.pt", "--data", str(tmp_path), "breakdown"])
+
+
+def test_keyframe_rescoring_on_a_hand_built_case():
+    import torch
+
+    from yolactedge.ops.detect import Detections
+
+    def dets(boxes, scores, classes):
+        n = len(scores)
+        return Detections(torch.tensor(boxes, dtype=torch.float32), torch.zeros(n, 2),
+                          torch.tensor(classes), torch.tensor(scores))
+
+    rescored = load_script().rescored
+    key = dets([[0.1, 0.1, 0.3, 0.3]] * 2, [0.81, 0.09], [2, 5])  # one object, two class hypotheses
+    moved = dets([[0.12, 0.1, 0.32, 0.3], [0.12, 0.1, 0.32, 0.3], [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.9, 0.9]],
+                 [0.36, 0.49, 0.64, 0.7], [2, 5, 7, 2])
+    out = rescored(moved, key, 0.5).scores.tolist()
+    assert out[0] == pytest.approx((0.36 * 0.81) ** 0.5)  # the keyframe's class gains
+    assert out[1] == pytest.approx((0.49 * 0.09) ** 0.5)  # the drifted class loses: the ranking flips back
+    assert out[2] == pytest.approx((0.64 * 0.05) ** 0.5)  # a class the keyframe did not see: the floor
+    assert out[3] == pytest.approx(0.7)  # no overlapping keyframe detection: a new object, unchanged
+    assert rescored(moved, key, 0.0).scores.tolist() == pytest.approx([0.36, 0.49, 0.64, 0.7])
