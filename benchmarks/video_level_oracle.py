@@ -48,6 +48,13 @@ class LevelOracle:
         self.forward, self.transform = model.forward, model.partial_feature_transform
         model.forward = self._forward
         model.partial_feature_transform = self._transform
+        self.backbone_forward, self.backbone_out = model.backbone.forward, None
+        if from_warped_c4:  # keep the keyframe pass's own C4 instead of running the backbone again
+            model.backbone.forward = self._backbone
+
+    def _backbone(self, x):
+        self.backbone_out = self.backbone_forward(x)
+        return self.backbone_out
 
     def _forward(self, x, keyframe_state=None, **kwargs):
         self.x = x
@@ -55,7 +62,7 @@ class LevelOracle:
         if self.from_warped_c4 and keyframe_state is None and out.state is not None:
             if len(self.key_c4) > 64:  # the evaluation keeps a few keyframes per video alive
                 self.key_c4.pop(next(iter(self.key_c4)))
-            self.key_c4[id(out.state.feats[2])] = (out.state.feats[2], self.model.backbone(x)[1])
+            self.key_c4[id(out.state.feats[2])] = (out.state.feats[2], self.backbone_out[1])
         return out
 
     def _transform(self, lateral, state, flows=None):
@@ -79,6 +86,8 @@ class LevelOracle:
 
     def restore(self) -> None:
         del self.model.forward, self.model.partial_feature_transform
+        if self.from_warped_c4:
+            del self.model.backbone.forward
 
 
 def gaps(result) -> dict[str, dict[str, float]]:
