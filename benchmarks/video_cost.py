@@ -13,7 +13,8 @@ Every scheme of every runtime is interleaved in one loop; ratios are taken withi
 
 ``--spa-depths``: the SPA depths to time (1: the original's; ours: more, ``flow.spa_depth``), each a
 copy of the config interleaved in the same loop. SPA runs on non-keyframes only, so each depth's
-ratio is taken against its own copy's keyframe.
+ratio is taken against its own copy's keyframe. ``--fresh-blocks C4 C5``: one more copy with the
+fresh top levels (``flow.fresh_blocks``, ours; ``--fresh-levels``), timed the same way.
 """
 from __future__ import annotations
 
@@ -42,25 +43,29 @@ def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, run
     }
 
 
-def runtime_label(runtime: str, spa_depth: int, spa_depths: list[int]) -> str:
-    return runtime if spa_depths == [1] else f"{runtime}, SPA {spa_depth}"
+def variants(spa_depths: list[int], fresh_blocks: tuple[int, int] | None,
+             fresh_levels: str = "P4P5") -> list[tuple[str, dict]]:
+    """(label suffix, flow changes) of each config copy to time."""
+    out = [("" if list(spa_depths) == [1] else f", SPA {depth}", {"spa_depth": depth}) for depth in spa_depths]
+    if fresh_blocks is not None:
+        out.append((f", fresh {fresh_levels} {tuple(fresh_blocks)}",
+                    {"fresh_blocks": tuple(fresh_blocks), "fresh_levels": fresh_levels}))
+    return out
 
 
-def measure(config: str, size: int, rounds: int, runtimes: list[str],
-            spa_depths: list[int] = (1,)) -> dict[tuple[str, str], float]:
+def measure(config: str, size: int, rounds: int, runtimes: list[str], spa_depths: list[int] = (1,),
+            fresh_blocks: tuple[int, int] | None = None, fresh_levels: str = "P4P5") -> dict[tuple[str, str], float]:
     """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy,
-    for each SPA depth."""
-    spa_depths = list(spa_depths)
+    for each variant of the config."""
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
-    for depth in spa_depths:
+    for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels):
         cfg = get_config(config)
-        if depth != cfg.flow.spa_depth:
-            cfg = cfg.replace(flow={"spa_depth": depth})
+        cfg = cfg.replace(flow=flow)
         model = build_model(cfg).eval()
         for runtime in runtimes:
             engine = PyTorchEngine(model, cfg, torch.device("cpu"), optimize=runtime == "optimized")
-            fns.update(schemes(engine, key_x, cur_x, runtime_label(runtime, depth, spa_depths)))
+            fns.update(schemes(engine, key_x, cur_x, runtime + suffix))
     return interleaved(fns, rounds=rounds)
 
 
@@ -72,17 +77,21 @@ def main() -> None:
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
     parser.add_argument("--spa-depths", type=int, nargs="+", default=[1],
                         help="SPA depths to time side by side (1: the original's)")
+    parser.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4", "C5"),
+                        help="also time a copy with the fresh top levels from this many C4/C5-stage blocks")
+    parser.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     print(f"machine: {machine()}; input {args.size}x{args.size}, batch 1, median of {args.rounds} interleaved rounds")
     report = {}
     for config in args.configs:
-        times = measure(config, args.size, args.rounds, args.runtimes, args.spa_depths)
+        times = measure(config, args.size, args.rounds, args.runtimes, args.spa_depths, args.fresh_blocks,
+                        args.fresh_levels)
         print(f"\n{config}")
         for (runtime, name), t in times.items():
             key = times[(runtime, "keyframe")]
-            print(f"  {runtime:<16} {name:<30} {t * 1e3:8.1f} ms   {t / key:5.2f}x keyframe")
+            print(f"  {runtime:<28} {name:<30} {t * 1e3:8.1f} ms   {t / key:5.2f}x keyframe")
         report[config] = {f"{runtime}: {name}": t for (runtime, name), t in times.items()}
     if args.json:
         with open(args.json, "w") as handle:

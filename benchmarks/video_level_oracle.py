@@ -65,10 +65,10 @@ class LevelOracle:
             self.key_c4[id(out.state.feats[2])] = (out.state.feats[2], self.backbone_out[1])
         return out
 
-    def _transform(self, lateral, state, flows=None):
+    def _transform(self, lateral, state, flows=None, **kwargs):
         if flows is None:
             flows = self.model.estimate_flow(lateral, state)
-        feats = list(self.transform(lateral, state, flows))
+        feats = list(self.transform(lateral, state, flows, **kwargs))
         if self.from_warped_c4:
             c4 = warp(self.key_c4[id(state.feats[2])][1], flows[-2][0])
             fpn = self.model.fpn_phase_1

@@ -96,6 +96,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "COCO into YouTube-VIS (e.g. the stage-1 data, `yolactedge synth images`)")
     t.add_argument("--joint-images-batch", type=int, default=None,
                    help="images of --joint-images per iteration (default --joint-batch)")
+    t.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4", "C5"),
+                   help="stage 3 trains the fresh top levels (ours, off by default: the original scheme), "
+                        "see train-video --fresh-blocks")
+    t.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw",
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
     t.add_argument("--warmup-iters", type=int, default=50)
@@ -250,6 +254,8 @@ class Recipe:
             parts += ["--joint-data", a.joint_images, "--joint-batch", a.joint_images_batch or batch]
         if stage == "joint":
             parts += ["--val-max", 1]  # validation happens below, per scheme; one video keeps the end check cheap
+            if a.fresh_blocks is not None:
+                parts += ["--fresh-blocks", *a.fresh_blocks, "--fresh-levels", a.fresh_levels]
 
         def resume() -> list[Any] | None:
             saved = [p for p in (folder / "interrupt.pt", folder / "last.pt") if p.is_file()]

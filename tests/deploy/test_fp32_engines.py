@@ -78,6 +78,20 @@ def test_video_preset_keyframe_and_nonkeyframe_match_pytorch(tmp_path):
     _predict_video_like_pytorch(tmp_path, model, config, engine, [pair.img2, pair.img1, pair.img1[:, ::-1]])
 
 
+def test_fresh_top_model_exports_and_matches_pytorch_on_non_keyframes(tmp_path):
+    """The transform component of a model with fresh top levels reads the current C3 by name."""
+    config = tiny_config((96, 128), video=True).replace(flow={"fresh_blocks": (1, 1), "fresh_levels": "P4P5"})
+    model = seeded_model(config)
+    torch.nn.init.zeros_(model.fresh_top.gate5.bias)  # half open: the shallow pass shows in the output
+    export_model(model, config, tmp_path / "out", target="onnx", precision="fp32", parity_count=1)
+    engine = load_engine(tmp_path / "out", device="cpu", backend="onnxruntime")
+    key, current = _inputs(config)
+    with torch.inference_mode():
+        ref_key, out_key = model(key), engine.infer(key)
+        _assert_close(model(current, keyframe_state=ref_key.state), engine.infer(current, out_key.state),
+                      "fresh_top non-keyframe")
+
+
 def _predict_video_like_pytorch(tmp_path, model, config, engine, frames):
     """Through YolactEdge.predict on a video file: keyframe scheduling and state handling as PyTorch."""
     import cv2
@@ -101,10 +115,13 @@ def _predict_video_like_pytorch(tmp_path, model, config, engine, frames):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
 
 
-@pytest.mark.parametrize("video", [False, True])
+@pytest.mark.parametrize("video", [False, True, "fresh_top"])
 def test_component_pipeline_reproduces_the_model_exactly(video):
-    """The decomposition itself (PyTorch components chained) equals Yolact.forward."""
-    config = tiny_config((96, 128), video=video)
+    """The decomposition itself (PyTorch components chained) equals Yolact.forward (also with the
+    fresh top levels, whose transform component reads the current frame's C3)."""
+    config = tiny_config((96, 128), video=bool(video))
+    if video == "fresh_top":
+        config = config.replace(flow={"fresh_blocks": (1, 1), "fresh_levels": "P4P5"})
     model = seeded_model(config)
     pipe = ComponentPipeline(torch_runners(model, config), config, backend="pytorch", batch=None)
     x1, x2 = _inputs(config)

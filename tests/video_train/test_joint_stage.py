@@ -27,19 +27,30 @@ def test_training_outputs_equal_the_training_forward():
         torch.testing.assert_close(getattr(out, name), getattr(ref, name))
 
 
-def test_joint_stage_trains_all_but_backbone_and_phase_1_fpn(videos, coco_root, stage2_checkpoint, tmp_path):
+@pytest.mark.parametrize("fresh", [False, True])
+def test_joint_stage_trains_all_but_backbone_and_phase_1_fpn(videos, coco_root, stage2_checkpoint, tmp_path, fresh):
+    """With ``fresh_blocks`` the shallow pass starts as a copy of the backbone's blocks (the
+    stage-2 checkpoint has none) and trains too, its BatchNorm statistics frozen."""
     train, _ = videos
     joint = CocoDataset(coco_root / "train" / "images", coco_root / "train" / "annotations.json")
     config = tiny_train_config(tmp_path, max_iter=3, init=str(stage2_checkpoint))
-    trainer = VideoTrainer(config, train, joint_set=joint, show_progress=False)
+    flow = {"fresh_blocks": (1, 1), "fresh_levels": "P4P5"} if fresh else None
+    trainer = VideoTrainer(config, train, joint_set=joint, flow=flow, show_progress=False)
     assert trainer.fm_kind == "cosine"  # the model has SPA
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    if fresh:
+        stage = trainer.model.backbone.selected_layers[1]
+        for name in ("conv1.weight", "bn2.running_var"):
+            assert torch.equal(before[f"fresh_top.c4_blocks.0.{name}"], before[f"backbone.layers.{stage}.0.{name}"])
     assert trainer.train().status == "finished"
     after = trainer.model.state_dict()
-    frozen = [k for k in before if k.startswith(FROZEN)]
+    frozen = [k for k in before if k.startswith(FROZEN) or (k.startswith("fresh_top.") and "running_" in k)]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # incl. BN running statistics
     for module in JOINT_TRAINABLE:
         keys = [k for k in before if k.startswith(module + ".")]
+        if module == "fresh_top" and not fresh:
+            assert not keys
+            continue
         assert keys and any(not torch.equal(before[k], after[k]) for k in keys), module
     rows = read_csv(tmp_path / "losses.csv")
     assert len(rows) == 3

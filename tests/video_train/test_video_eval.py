@@ -73,12 +73,14 @@ def test_command_lines_run_the_three_steps(flow_root, video_root, stage1_checkpo
     assert flow.config.is_video and flow.train_state["stage"] == "flow"
     assert _cli(["train-video", "--stage", "joint", "--data", str(video_root), "--init",
                  str(tmp_path / "flow" / "last.pt"), "--out", str(tmp_path / "joint"), "--val-max", "1",
-                 "--val-keyframe-interval", "2", "--distill-alpha", "0.5", "--spa-depth", "2", "--p3-from-spa", *common]) == 0
+                 "--val-keyframe-interval", "2", "--distill-alpha", "0.5", "--spa-depth", "2", "--p3-from-spa",
+                 "--fresh-blocks", "1", "1", *common]) == 0
     assert (tmp_path / "joint" / "best.pt").is_file()
     joint = read_checkpoint(tmp_path / "joint" / "last.pt")
     assert joint.train_state["train_config"]["distill_alpha"] == 0.5 and joint.config.flow.spa_depth == 2
     assert joint.config.flow.p3_from_spa
-    assert "spa.refine_convs.0.2.weight" in joint.state_dict
+    assert joint.config.flow.fresh_blocks == (1, 1) and joint.config.flow.fresh_levels == "P4P5"
+    assert "spa.refine_convs.0.2.weight" in joint.state_dict and "fresh_top.gate4.weight" in joint.state_dict
     # resume (data paths come from the checkpoint) and extend by one iteration
     assert _cli(["train-video", "--resume", str(tmp_path / "joint" / "last.pt"), "--iters", "3"]) == 0
     assert read_checkpoint(tmp_path / "joint" / "last.pt").train_state["iteration"] == 3

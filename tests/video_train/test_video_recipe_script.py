@@ -67,14 +67,15 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
 
 
 def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--joint-images becomes train-video's --joint-data; --amp auto never picks emulated bfloat16."""
+    """--joint-images becomes train-video's --joint-data, --fresh-blocks reaches stage 3 only; --amp auto
+    never picks emulated bfloat16."""
     from benchmark_scripts import load_benchmark
 
     from yolactedge.train.precision import cpu_has_bf16
 
     module = load_benchmark("video_recipe")
     args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--joint-images", "coco_root",
-                              "--joint-images-batch", "4"])
+                              "--joint-images-batch", "4", "--fresh-blocks", "2", "1"])
     assert args.amp == ("bf16" if cpu_has_bf16() else "off")
     recipe = module.Recipe(args)
     seen: dict[str, list] = {}
@@ -83,5 +84,7 @@ def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytes
     recipe.train("flow", tmp_path / "chairs", tmp_path / "stage1.pt")
     joint, flow = ([str(p) for p in seen[s]] for s in ("joint", "flow"))
     assert joint[joint.index("--joint-data") + 1] == "coco_root" and joint[joint.index("--joint-batch") + 1] == "4"
-    assert "--joint-data" not in flow
+    assert "--joint-data" not in flow and "--fresh-blocks" not in flow
+    at = joint.index("--fresh-blocks")
+    assert joint[at + 1:at + 5] == ["2", "1", "--fresh-levels", "P4P5"]
     assert ("--amp" in joint) == (args.amp == "bf16")

@@ -12,7 +12,7 @@ from yolactedge.checkpoints.io import CheckpointError
 
 log = logging.getLogger(__name__)
 
-VIDEO_PREFIXES = ("flow_net.", "flow_net_pre_convs.", "spa.")
+VIDEO_PREFIXES = ("flow_net.", "flow_net_pre_convs.", "spa.", "fresh_top.")
 
 
 def is_yolact_v1_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:

@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--p3-from-spa", action="store_true",
                    help="rebuild a non-keyframe's M3 from the SPA-refined W4 (ours; the original uses the raw "
                         "warped W4), see BENCHMARKS.md")
+    m.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4_BLOCKS", "C5_BLOCKS"),
+                   help="joint: non-keyframes also run this many blocks of the backbone's C4 and C5 stages on "
+                        "their own C3 and gate those M4 and M5 into the warped ones (ours, off by default; e.g. 1 1: "
+                        "more accurate, more expensive non-keyframes, BENCHMARKS.md)")
+    m.add_argument("--fresh-levels", choices=("P5", "P4P5"), default=None,
+                   help="joint, with --fresh-blocks: which warped levels the shallow pass refreshes (default P4P5)")
     m.add_argument("--finetune", action="store_true",
                    help="joint: re-initialise class heads when the class count differs")
     o = p.add_argument_group("optimisation")
@@ -71,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--distill-alpha", type=float, default=None,
                    help="joint: weight of the output distillation of the warped pass against the full pass "
                         "(0: off, the original; see BENCHMARKS.md)")
+    o.add_argument("--fresh-alpha", type=float, default=None,
+                   help="joint, with --fresh-blocks: weight of the shallow estimates' own feature loss (1)")
     o.add_argument("--no-augment", action="store_true", help="joint: no photometric/crop/mirror augmentation")
     o.add_argument("--seed", type=int, default=None)
     o.add_argument("--max-nonfinite", type=int, default=None)
@@ -98,6 +106,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "momentum": args.momentum, "optimizer": args.optimizer, "weight_decay": args.weight_decay,
         "offset_range": tuple(args.offset_range) if args.offset_range else None, "fm_loss": args.fm_loss,
         "fm_alpha": args.fm_alpha, "warp_alpha": args.warp_alpha, "distill_alpha": args.distill_alpha,
+        "fresh_alpha": args.fresh_alpha,
         "seed": args.seed, "max_nonfinite": args.max_nonfinite, "out_dir": args.out,
         "num_workers": args.workers, "save_every": args.save_every, "val_every": args.val_every,
         "val_max_items": args.val_max, "val_keyframe_interval": args.val_keyframe_interval, "init": args.init,
@@ -228,7 +237,9 @@ def run(args: argparse.Namespace) -> int:
             runtime = {k: v for k, v in overrides.items() if k in (*RUNTIME_FIELDS, "epochs", "max_iter")}
             ignored = sorted(set(overrides) - set(runtime))
             ignored += [flag for flag, given in (("--spa-depth", args.spa_depth is not None),
-                                                 ("--no-spa", args.no_spa), ("--p3-from-spa", args.p3_from_spa))
+                                                 ("--no-spa", args.no_spa), ("--p3-from-spa", args.p3_from_spa),
+                                                 ("--fresh-blocks", args.fresh_blocks is not None),
+                                                 ("--fresh-levels", args.fresh_levels is not None))
                         if given]
             if ignored:
                 log.warning("ignored on --resume (stored in the checkpoint): %s", ", ".join(ignored))
@@ -248,6 +259,12 @@ def run(args: argparse.Namespace) -> int:
                 if args.no_spa:
                     raise SystemExit("error: --p3-from-spa needs SPA (drop --no-spa)")
                 flow["p3_from_spa"] = True
+            if args.fresh_levels is not None and args.fresh_blocks is None:
+                raise SystemExit("error: --fresh-levels needs --fresh-blocks")
+            if args.fresh_blocks is not None:
+                flow["fresh_blocks"] = tuple(args.fresh_blocks)
+                if args.fresh_levels is not None:
+                    flow["fresh_levels"] = args.fresh_levels
             if flow:
                 kwargs["flow"] = flow
             if config.init is None:

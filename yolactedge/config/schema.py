@@ -101,6 +101,11 @@ class FlowConfig:
     # Rebuild a non-keyframe's M3 from the SPA-refined W4 (ours) instead of the raw warped W4 (the
     # original): the prototypes then see the current frame's correction too. Needs SPA.
     p3_from_spa: bool = False
+    # Non-keyframes also run this many blocks of the backbone's C4 and C5 stages on their own C3 and
+    # gate the shallow M4 and M5 (fresh_levels "P4P5"; "P5": M5 only) into the warped ones (ours,
+    # ``model/fresh_top.py``); (0, 0): off, the original.
+    fresh_blocks: tuple[int, int] = (0, 0)
+    fresh_levels: str = "P4P5"
     reduce_channels: int = 64
     encode_channels: int = 64
     warp_layers: str = "P4P5"
@@ -112,6 +117,12 @@ class FlowConfig:
             raise ValueError(f"flow.spa_depth must be an integer >= 1 (1: the original's SPA), got {self.spa_depth!r}")
         if self.p3_from_spa and not self.use_spa:
             raise ValueError("flow.p3_from_spa rebuilds M3 from the SPA-refined W4: it needs use_spa=True")
+        blocks = tuple(self.fresh_blocks)
+        if len(blocks) != 2 or not all(isinstance(b, int) and b >= 0 for b in blocks) or (0 in blocks and any(blocks)):
+            raise ValueError("flow.fresh_blocks must be two block counts, both >= 1 (blocks of the C4 and C5 "
+                             f"stages) or both 0 (off), got {self.fresh_blocks!r}")
+        if self.fresh_levels not in ("P5", "P4P5"):
+            raise ValueError(f"flow.fresh_levels must be 'P5' or 'P4P5', got {self.fresh_levels!r}")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,13 @@ COMPONENT_GROUPS = {
 }
 
 
+def transform_inputs(config: ModelConfig) -> tuple[str, ...]:
+    """The transform's inputs; models with ``flow.fresh_blocks`` also read the current frame's C3."""
+    names = ("l3", "key_m4", "key_m5", *FLOW_OUTPUTS)
+    fresh = config.flow is not None and any(config.flow.fresh_blocks)
+    return (*names, "c3") if fresh else names
+
+
 def component_specs(config: ModelConfig) -> dict[str, ComponentSpec]:
     """Every component the config needs, in execution order."""
     levels = level_names(config)
@@ -63,7 +70,7 @@ def component_specs(config: ModelConfig) -> dict[str, ComponentSpec]:
         ("partial_backbone", ("image",), ("c3",), ("nonkey",), True),
         ("lateral", ("c3",), ("l3",), ("nonkey",), True),
         ("flow", ("l3", "key_flow_features"), FLOW_OUTPUTS, ("nonkey",), True),
-        ("transform", ("l3", "key_m4", "key_m5", *FLOW_OUTPUTS), ("m3", "m4", "m5"), ("nonkey",), True),
+        ("transform", transform_inputs(config), ("m3", "m4", "m5"), ("nonkey",), True),
         ("fpn_phase_2", ("m3", "m4", "m5"), levels, both, False),
         ("proto", ("p3",), ("proto",), both, False),
         ("head", levels, ("loc", "conf", "coef"), both, False),
@@ -171,7 +178,8 @@ class FlowComponent(nn.Module):
 
 
 class TransformComponent(nn.Module):
-    """Warp the keyframe's M4/M5, rebuild M3 from the current L3, refine with SPA (if present).
+    """Warp the keyframe's M4/M5, rebuild M3 from the current L3, refine with SPA (if present) and
+    the fresh top levels (if present: then ``c3``, the current frame's, is the last input).
 
     Reuses ``Yolact.partial_feature_transform`` so the export cannot drift from the model;
     M3 of the keyframe is never read there, hence the placeholder.
@@ -181,10 +189,11 @@ class TransformComponent(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, l3, key_m4, key_m5, flow4, scale4, bias4, flow5, scale5, bias5) -> tuple[torch.Tensor, ...]:
+    def forward(self, l3, key_m4, key_m5, flow4, scale4, bias4, flow5, scale5, bias5,
+                c3=None) -> tuple[torch.Tensor, ...]:
         state = KeyframeState(feats=(key_m4, key_m4, key_m5), lateral=l3)
         flows = [(flow4, scale4, bias4), (flow5, scale5, bias5)]
-        return tuple(self.model.partial_feature_transform(l3, state, flows))
+        return tuple(self.model.partial_feature_transform(l3, state, flows, c3=c3))
 
 
 def build_component(model: nn.Module, name: str) -> nn.Module:

@@ -8,6 +8,7 @@ from yolactedge.config.schema import ModelConfig
 from yolactedge.model.backbones import build_backbone
 from yolactedge.model.flow import SPA, FeatFlowNet, FlowPreConvs
 from yolactedge.model.fpn import FPNPhase1, FPNPhase2
+from yolactedge.model.fresh_top import FreshTop
 from yolactedge.model.head import PredictionHead
 from yolactedge.model.priors import PriorCache
 from yolactedge.model.protonet import ProtoNet
@@ -46,6 +47,10 @@ def build_model(config: ModelConfig | str) -> Yolact:
     init_head_weights(model)
     if config.flow is not None:
         model.reuse_prototypes = config.flow.reuse_prototypes
+        if any(config.flow.fresh_blocks):  # built last: every other module's seeded init stays as it was
+            lats = model.fpn_phase_1.lat_layers
+            model.fresh_top = FreshTop(backbone, lats[0], lats[1], tuple(config.flow.fresh_blocks),
+                                       config.flow.fresh_levels, f)
     model.config = config  # type: ignore[attr-defined]  # for callers; never read inside forward
     return model
 

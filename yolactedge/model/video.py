@@ -50,11 +50,15 @@ class VideoMixin:
         return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1,
                              level1_flow_only=level1_flow_only)
 
-    def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None) -> tuple[torch.Tensor, ...]:
+    def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None,
+                                  c3: torch.Tensor | None = None, aux: dict | None = None) -> tuple[torch.Tensor, ...]:
         """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA).
 
         ``flows``: the flow net's P4/P5 outputs if already computed. M3 is rebuilt from the raw
-        warped W4 (the original) or, with ``p3_from_spa``, from the SPA-refined one.
+        warped W4 (the original) or, with ``p3_from_spa``, from the SPA-refined one. Models with
+        ``fresh_top`` also need the current frame's ``c3``: its shallow estimates are gated into the
+        warped features first, so M3 and SPA see the refreshed ones; ``aux`` (a dict) receives the
+        estimates as ``"fresh_m5"`` (and ``"fresh_m4"``) for their training loss.
         """
         if flows is None:
             flows = self.estimate_flow(lateral, state)
@@ -65,6 +69,16 @@ class VideoMixin:
             key5 = key5.expand(lateral.shape[0], *key5.shape[1:])
         w4 = warp_with_scale(key4, flow4, scale4, bias4)
         w5 = warp_with_scale(key5, flow5, scale5, bias5)
+        fresh_top = getattr(self, "fresh_top", None)
+        if fresh_top is not None:
+            if c3 is None:
+                raise ValueError("this model refreshes its top levels from the current frame (flow.fresh_blocks): "
+                                 "pass its C3 (c3=...) to partial_feature_transform")
+            w4, w5, m4, m5 = fresh_top(c3, w4, w5)
+            if aux is not None:
+                aux["fresh_m5"] = m5
+                if m4 is not None:
+                    aux["fresh_m4"] = m4
         spa = getattr(self, "spa", None)
         refine_first = spa is not None and self.p3_from_spa
         if refine_first:

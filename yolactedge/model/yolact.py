@@ -102,7 +102,7 @@ class Yolact(VideoMixin, nn.Module):
             lateral = self.fpn_phase_1.lateral_c3(c3)
             reuse = reuse and keyframe_state.proto is not None
             flows = self.estimate_flow(lateral, keyframe_state, with_level1=reuse, level1_flow_only=True)
-            feats = self.partial_feature_transform(lateral, keyframe_state, flows)
+            feats = self.partial_feature_transform(lateral, keyframe_state, flows, c3=c3)
             if reuse:
                 proto = warp_prototypes(keyframe_state.proto, flows[0][0])
             state = keyframe_state

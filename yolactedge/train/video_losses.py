@@ -145,6 +145,22 @@ def feature_matching_loss(
     return torch.stack(pairs).mean()
 
 
+def fresh_estimate_loss(targets: Sequence[torch.Tensor], estimates: Sequence[torch.Tensor],
+                        pred_layers: Sequence[nn.Conv2d]) -> torch.Tensor:
+    """Cosine distance of ``FreshTop``'s shallow estimates to the full network's features of the same
+    frame (phase-1 M5, and M4), on the features ("L") and after the detached phase-2 conv ("P"), as
+    loss W's pairs; mean over pairs. Why: the gates alone give the shallow pass a gradient only where
+    it is already trusted."""
+    pairs = []
+    for target, estimate, conv in zip(targets, estimates, pred_layers):
+        if target.shape != estimate.shape:
+            raise ValueError(f"fresh estimate {tuple(estimate.shape)} and target {tuple(target.shape)} differ")
+        target = target.detach()
+        pairs += [cosine_distance(target, estimate),
+                  cosine_distance(_detached_conv_relu(conv, target), _detached_conv_relu(conv, estimate))]
+    return torch.stack(pairs).mean()
+
+
 def output_distillation_loss(teacher: YolactOutput, student: YolactOutput) -> torch.Tensor:
     """Loss D (not the original's; ``distill_alpha``, off by default): the warped pass's head
     outputs against the full network's on the same frame (the teacher, detached).

@@ -57,7 +57,8 @@ from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
 from yolactedge.train.trainer import TrainingDiverged, step_seed, write_run_checkpoint
-from yolactedge.train.video_losses import FM_KINDS, FM_LOCATIONS, feature_matching_loss, output_distillation_loss
+from yolactedge.train.video_losses import (FM_KINDS, FM_LOCATIONS, PRED_LAYER_INDEX, feature_matching_loss,
+                                          fresh_estimate_loss, output_distillation_loss)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ MAX_RESAMPLES = 50
 # 200k its x 8 / 1,904 YTVIS videos (one sampled frame per video and epoch).
 DEFAULT_EPOCHS = {"flow": 144, "joint": 847}
 FLOW_TRAINABLE = ("flow_net", "flow_net_pre_convs")
-JOINT_TRAINABLE = ("flow_net", "flow_net_pre_convs", "spa", "fpn_phase_2", "proto_net", "prediction_layers",
-                   "semantic_seg_conv")
+JOINT_TRAINABLE = ("flow_net", "flow_net_pre_convs", "spa", "fresh_top", "fpn_phase_2", "proto_net",
+                   "prediction_layers", "semantic_seg_conv")
 RUNTIME_FIELDS = ("out_dir", "num_workers", "tensorboard", "plot", "log_every", "save_every", "val_every",
                   "val_max_items")
 # COCO class names that YouTube-VIS spells differently (spec 12.6); identical names map to themselves.
@@ -105,6 +106,7 @@ class VideoTrainConfig:
     fm_alpha: float = 1.0
     warp_alpha: float = 1.0  # weight of the detection losses on the warped pass (the original: 1, as "compute")
     distill_alpha: float = 0.0  # weight of output distillation, warped pass vs full pass (ours; 0: off)
+    fresh_alpha: float = 1.0  # weight of the fresh estimates' own loss (flow.fresh_blocks; logged within "fm")
     joint_batch_size: int | None = None  # COCO images per iteration (default batch_size)
     # numerics and bookkeeping
     amp: str = "off"  # "bf16": autocast the network (CUDA, or CPUs with AVX512-BF16/AMX); losses stay float32
@@ -138,6 +140,7 @@ class VideoTrainConfig:
             (self.fm_loss in ("auto", "none", *FM_KINDS), f"fm_loss must be auto, none or one of {FM_KINDS}"),
             (self.fm_loc in FM_LOCATIONS, f"fm_loc must be one of {FM_LOCATIONS}, got {self.fm_loc!r}"),
             (self.fm_alpha >= 0, f"fm_alpha must be >= 0, got {self.fm_alpha}"),
+            (self.fresh_alpha >= 0, f"fresh_alpha must be >= 0, got {self.fresh_alpha}"),
             (self.warp_alpha >= 0, f"warp_alpha must be >= 0, got {self.warp_alpha}"),
             (self.distill_alpha >= 0, f"distill_alpha must be >= 0, got {self.distill_alpha}"),
             (self.joint_batch_size is None or self.joint_batch_size >= 1, "joint_batch_size must be >= 1"),
@@ -337,6 +340,11 @@ class VideoStageTrainer:
                             "--stage flow`, normally comes first)", self.config.init)
             load_model_weights(self.model, _without_mismatched_spa(init, model_config),
                                finetune=self.config.finetune, allow_missing_video=True)
+            fresh = getattr(self.model, "fresh_top", None)
+            if fresh is not None and not any(k.startswith("fresh_top.") for k in init.state_dict):
+                lats = self.model.fpn_phase_1.lat_layers
+                fresh.copy_from(self.model.backbone, lats[0], lats[1])
+                log.info("fresh_top starts from the backbone's first %s blocks of its C4/C5 stages", fresh.counts)
             log.info("initialised from %s", self.config.init)
         else:
             log.warning("no init checkpoint: training from random weights (the recipe starts stage 2 from a "
@@ -794,9 +802,11 @@ class VideoTrainer(VideoStageTrainer):
         targets = [t.to(dev) for t in batch.targets]
         generator = torch.Generator().manual_seed(step_seed(self.config.seed, iteration, 0))
         with self.autocast():
+            fresh_top = getattr(model, "fresh_top", None)
             with torch.no_grad():  # backbone and phase-1 FPN are frozen
                 ref_feats, ref_lateral = model.keyframe_features(refs)
                 feats, lateral = model.keyframe_features(images)
+                c3 = model.backbone.forward_partial(images) if fresh_top is not None else None
             # "compute": the annotated frame through the full network.
             compute_out = float_outputs(training_outputs(model, feats))
             # "warp": the annotated frame as a non-keyframe of the reference frame. Its C3 lateral is the
@@ -804,7 +814,8 @@ class VideoTrainer(VideoStageTrainer):
             # cached pre-conv: the flow pre-conv is trained on both inputs, as the original.
             state = KeyframeState(feats=tuple(ref_feats), lateral=ref_lateral)
             flows = model.estimate_flow(lateral, state)
-            m3, w4, w5 = model.partial_feature_transform(lateral, state, flows)
+            aux: dict = {}
+            m3, w4, w5 = model.partial_feature_transform(lateral, state, flows, c3=c3, aux=aux)
             warp_out = float_outputs(training_outputs(model, (m3, w4, w5)))
             joint_out = None
             if batch.joint_images is not None:
@@ -821,6 +832,11 @@ class VideoTrainer(VideoStageTrainer):
             fm = fm * self.config.fm_alpha
         else:
             fm = torch.zeros((), device=dev)
+        if "fresh_m5" in aux and self.config.fresh_alpha > 0:
+            pairs = [(feats[2], aux["fresh_m5"], 5)] + ([(feats[1], aux["fresh_m4"], 4)] if "fresh_m4" in aux else [])
+            fm = fm + self.config.fresh_alpha * fresh_estimate_loss(
+                [t.float() for t, _, _ in pairs], [e.float() for _, e, _ in pairs],
+                [model.fpn_phase_2.pred_layers[PRED_LAYER_INDEX[level]] for _, _, level in pairs])
         distill = torch.zeros((), device=dev)
         if self.config.distill_alpha > 0:
             distill = output_distillation_loss(compute_out, warp_out) * self.config.distill_alpha
