@@ -86,6 +86,10 @@ def test_bad_settings_and_a_missing_c3_are_clear_errors():
         _config((1, 1), "P3")
     with pytest.raises(ValueError, match="has 2"):
         build_model(_config((3, 1)))
+    mobilenet = get_config("yolact_edge_vid_resnet50_config", backbone={"name": "mobilenetv2", "selected_layers": (3, 4, 6)},
+                           flow={"fresh_blocks": (1, 1)})
+    with pytest.raises(ValueError, match="directly follow C3"):
+        build_model(mobilenet)
     model = _model()
     with torch.no_grad():
         state = model(torch.randn(1, 3, SIZE, SIZE)).state

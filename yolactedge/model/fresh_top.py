@@ -22,8 +22,10 @@ def stage_blocks(backbone: nn.Module, counts: tuple[int, int]) -> tuple[list[nn.
     """The first ``counts`` blocks of the backbone's C4 and C5 stages."""
     layers = getattr(backbone, "layers", None)
     selected = getattr(backbone, "selected_layers", None)
-    if layers is None or selected is None or len(selected) < 3:
-        raise ValueError(f"flow.fresh_blocks needs a ResNet backbone with stages after C3, not {type(backbone).__name__}")
+    if layers is None or selected is None or len(selected) < 3 or list(selected[:3]) != list(range(selected[0],
+                                                                                                  selected[0] + 3)):
+        raise ValueError(f"flow.fresh_blocks needs a backbone whose C4 and C5 stages directly follow C3 (ResNet), not "
+                         f"{type(backbone).__name__} with stages {selected}")
     out = []
     for stage, count in zip(selected[1:3], counts):
         blocks = list(layers[stage])
