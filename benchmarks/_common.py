@@ -1,4 +1,4 @@
-"""Shared helpers for benchmarks: machine description and interleaved timing."""
+"""Shared helpers for benchmarks: machine description, interleaved timing, video mAP per keyframe distance."""
 from __future__ import annotations
 
 import os
@@ -35,3 +35,15 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 5, warmup: i
             fn()
             times[name].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def distance_aps(summary, k: int) -> dict[str, dict[str, object]]:
+    """Mask and box AP of a video evaluation (``evaluate_video``'s result, indexed by distance and
+    "all"): per distance 0..k-1, mean over the warped distances 1..k-1, that minus distance 0, pooled."""
+    out: dict[str, dict[str, object]] = {}
+    for kind, label in (("segm", "mask"), ("bbox", "box")):
+        per = [float(summary[d][kind]["AP"]) for d in range(k)]
+        mean = statistics.fmean(per[1:])
+        out[label] = {"per_distance": per, "mean_warped": mean, "drop": mean - per[0],
+                      "pooled": float(summary["all"][kind]["AP"])}
+    return out

@@ -26,6 +26,7 @@ import torch
 from _common import interleaved, machine
 from yolactedge import build_model
 from yolactedge.config import get_config
+from yolactedge.config.schema import FRESH_LEVELS
 from yolactedge.deploy.engine import PyTorchEngine
 
 
@@ -60,8 +61,7 @@ def measure(config: str, size: int, rounds: int, runtimes: list[str], spa_depths
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
     for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels):
-        cfg = get_config(config)
-        cfg = cfg.replace(flow=flow)
+        cfg = get_config(config).replace(flow=flow)
         model = build_model(cfg).eval()
         for runtime in runtimes:
             engine = PyTorchEngine(model, cfg, torch.device("cpu"), optimize=runtime == "optimized")
@@ -79,7 +79,7 @@ def main() -> None:
                         help="SPA depths to time side by side (1: the original's)")
     parser.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4", "C5"),
                         help="also time a copy with the fresh top levels from this many C4/C5-stage blocks")
-    parser.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")
+    parser.add_argument("--fresh-levels", choices=FRESH_LEVELS, default="P4P5")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(min(torch.get_num_threads(), 2))

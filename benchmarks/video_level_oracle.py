@@ -22,11 +22,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import distance_aps, machine  # noqa: E402
 
 from yolactedge.cli.val_video import load_video_model  # noqa: E402
 from yolactedge.data.ytvis import YTVISDataset  # noqa: E402
@@ -90,14 +89,6 @@ class LevelOracle:
             del self.model.backbone.forward
 
 
-def gaps(result) -> dict[str, dict[str, float]]:
-    out = {}
-    for kind, label in (("segm", "mask"), ("bbox", "box")):
-        ap = [float(result[d][kind]["AP"]) for d in result.distances]
-        out[label] = {"per_distance": ap, "mean_1_k": float(np.mean(ap[1:])), "gap": float(np.mean(ap[1:]) - ap[0])}
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint of a video model (stage 3)")
@@ -126,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                                     max_videos=args.max_videos)
         finally:
             oracle.restore()
-        report[name] = g = gaps(result)
-        print(f"| {name} | {' / '.join(f'{a:.1f}' for a in g['mask']['per_distance'])} | {g['mask']['gap']:+.1f} | "
-              f"{' / '.join(f'{a:.1f}' for a in g['box']['per_distance'])} | {g['box']['gap']:+.1f} |", flush=True)
+        report[name] = g = distance_aps(result, args.keyframe_interval)
+        print(f"| {name} | {' / '.join(f'{a:.1f}' for a in g['mask']['per_distance'])} | {g['mask']['drop']:+.1f} | "
+              f"{' / '.join(f'{a:.1f}' for a in g['box']['per_distance'])} | {g['box']['drop']:+.1f} |", flush=True)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2))
     return 0

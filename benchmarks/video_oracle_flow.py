@@ -86,7 +86,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -96,7 +95,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import distance_aps, machine  # noqa: E402
 
 from yolactedge.cli.val_video import load_video_model  # noqa: E402
 from yolactedge.data.synth.flow_field import layer_flow  # noqa: E402
@@ -477,15 +476,7 @@ def max_ap_diff(a: dict[str, float], b: dict[str, float]) -> float:
 
 def ap_rows(metrics: dict[str, Any], k: int) -> dict[str, dict[str, Any]]:
     """Per source and AP kind: per-distance AP, mean over 1..k-1, that minus distance 0, pooled."""
-    out: dict[str, dict[str, Any]] = {}
-    for source, summary in metrics.items():
-        out[source] = {}
-        for kind, label in (("segm", "mask"), ("bbox", "box")):
-            per = [float(summary[d][kind]["AP"]) for d in range(k)]
-            mean = statistics.fmean(per[1:])
-            out[source][label] = {"per_distance": per, "mean_warped": mean, "drop": mean - per[0],
-                                  "pooled": float(summary["all"][kind]["AP"])}
-    return out
+    return {source: distance_aps(summary, k) for source, summary in metrics.items()}
 
 
 def markdown(rows: dict[str, Any], epe: dict[str, Any], k: int) -> str:

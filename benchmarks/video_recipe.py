@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4", "C5"),
                    help="stage 3 trains the fresh top levels (ours, off by default: the original scheme), "
                         "see train-video --fresh-blocks")
-    t.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")
+    t.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")  # flow.fresh_levels
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw",
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
     t.add_argument("--warmup-iters", type=int, default=50)
@@ -412,17 +412,14 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace, fps: dict[str, A
         lines += [f"| {title} by keyframe distance | 0 (all keyframes) | {dists} | mean 1-{k - 1} | mean 1-{k - 1} "
                   f"minus all-keyframe | pooled 0-{k - 1} |",
                   "|---" * (k + 4) + "|"]
-        for name, (text, _) in SCHEMES.items():
-            text = text + (f" (threshold {args.head_thresh:g})" if name == "proto_heads" else "")
-            e = summary["schemes"][name][label]
+        rows = [(text + (f" (threshold {args.head_thresh:g})" if name == "proto_heads" else ""),
+                 summary["schemes"][name][label]) for name, (text, _) in SCHEMES.items()]
+        rows += [(f"original scheme, the val videos at motion x{scale}", entry[label])
+                 for scale, entry in summary["slow_motion"].items()]
+        for text, e in rows:
             per = " | ".join(f"{v:.1f}" for v in e["per_distance"][1:])
             lines.append(f"| {text} | {e['all_keyframe']:.1f} | {per} | {e['mean_warped']:.1f} | "
                          f"{e['mean_warped'] - e['all_keyframe']:+.1f} | {e['pooled']:.1f} |")
-        for scale, entry in summary["slow_motion"].items():
-            e = entry[label]
-            per = " | ".join(f"{v:.1f}" for v in e["per_distance"][1:])
-            lines.append(f"| original scheme, the val videos at motion x{scale} | {e['all_keyframe']:.1f} | {per} | "
-                         f"{e['mean_warped']:.1f} | {e['mean_warped'] - e['all_keyframe']:+.1f} | {e['pooled']:.1f} |")
         lines.append("")
     s1 = summary["stage1_all_keyframe"]
     lines.append(f"Stage-1 image model, every frame a keyframe: mask AP {s1['mask']:.1f}, box AP {s1['box']:.1f}.")

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from yolactedge.config.schema import FRESH_LEVELS
 from yolactedge.data.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="joint: non-keyframes also run this many blocks of the backbone's C4 and C5 stages on "
                         "their own C3 and gate those M4 and M5 into the warped ones (ours, off by default; e.g. 1 1: "
                         "more accurate, more expensive non-keyframes, BENCHMARKS.md)")
-    m.add_argument("--fresh-levels", choices=("P5", "P4P5"), default=None,
+    m.add_argument("--fresh-levels", choices=FRESH_LEVELS, default=None,
                    help="joint, with --fresh-blocks: which warped levels the shallow pass refreshes (default P4P5)")
     m.add_argument("--finetune", action="store_true",
                    help="joint: re-initialise class heads when the class count differs")

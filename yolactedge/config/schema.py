@@ -92,6 +92,9 @@ class PostprocessConfig:
             raise ValueError(f"nms must be 'fast' or 'traditional', got {self.nms!r}")
 
 
+FRESH_LEVELS = ("P5", "P4P5")  # warped levels the fresh top can refresh (``FlowConfig.fresh_levels``)
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """Video (temporal redundancy) settings; ``None`` on image-only presets."""
@@ -121,8 +124,8 @@ class FlowConfig:
         if len(blocks) != 2 or not all(isinstance(b, int) and b >= 0 for b in blocks) or (0 in blocks and any(blocks)):
             raise ValueError("flow.fresh_blocks must be two block counts, both >= 1 (blocks of the C4 and C5 "
                              f"stages) or both 0 (off), got {self.fresh_blocks!r}")
-        if self.fresh_levels not in ("P5", "P4P5"):
-            raise ValueError(f"flow.fresh_levels must be 'P5' or 'P4P5', got {self.fresh_levels!r}")
+        if self.fresh_levels not in FRESH_LEVELS:
+            raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {self.fresh_levels!r}")
 
 
 @dataclass(frozen=True)

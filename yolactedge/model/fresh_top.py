@@ -13,9 +13,8 @@ import copy
 import torch
 from torch import nn
 
+from yolactedge.config.schema import FRESH_LEVELS
 from yolactedge.model.fpn import resize_bilinear
-
-LEVELS = ("P5", "P4P5")
 
 
 def stage_blocks(backbone: nn.Module, counts: tuple[int, int]) -> tuple[list[nn.Module], list[nn.Module]]:
@@ -56,8 +55,8 @@ class FreshTop(nn.Module):
     def __init__(self, backbone: nn.Module, lateral_c5: nn.Conv2d, lateral_c4: nn.Conv2d, counts: tuple[int, int],
                  levels: str, num_features: int):
         super().__init__()
-        if levels not in LEVELS:
-            raise ValueError(f"flow.fresh_levels must be one of {LEVELS}, got {levels!r}")
+        if levels not in FRESH_LEVELS:
+            raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {levels!r}")
         self.counts = tuple(int(c) for c in counts)
         self.levels = levels
         c4_blocks, c5_blocks = stage_blocks(backbone, self.counts)

@@ -74,9 +74,14 @@ class Yolact(VideoMixin, nn.Module):
         return _concat_levels(outs)
 
     def keyframe_features(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        feats, l3, _ = self.keyframe_features_and_c3(x)
+        return feats, l3
+
+    def keyframe_features_and_c3(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+        """Also C3: stage 3 feeds the fresh top levels the annotated frame's own (one backbone pass)."""
         c3, c4, c5 = self.backbone(x)
         m3, m4, m5, l3 = self.fpn_phase_1(c3, c4, c5)
-        return (m3, m4, m5), l3
+        return (m3, m4, m5), l3, c3
 
     def forward(
         self, x: torch.Tensor, keyframe_state: KeyframeState | None = None, reuse_prototypes: bool | None = None,

@@ -145,17 +145,22 @@ def feature_matching_loss(
     return torch.stack(pairs).mean()
 
 
-def fresh_estimate_loss(targets: Sequence[torch.Tensor], estimates: Sequence[torch.Tensor],
-                        pred_layers: Sequence[nn.Conv2d]) -> torch.Tensor:
-    """Cosine distance of ``FreshTop``'s shallow estimates to the full network's features of the same
-    frame (phase-1 M5, and M4), on the features ("L") and after the detached phase-2 conv ("P"), as
-    loss W's pairs; mean over pairs. Why: the gates alone give the shallow pass a gradient only where
-    it is already trusted."""
+def fresh_estimate_loss(
+    targets: Sequence[torch.Tensor], estimates: Sequence[torch.Tensor | None],
+    pred_layers: Sequence[nn.Conv2d] | nn.ModuleList,
+) -> torch.Tensor:
+    """Cosine distance of ``FreshTop``'s shallow estimates (M4 or None, M5) to the full network's
+    (M4, M5) of the same frame, on the features ("L") and after the detached phase-2 conv ("P"), as
+    loss W's "L+P" pairs; mean over pairs, in float32. Why: the gates alone give the shallow pass a
+    gradient only where it is already trusted."""
     pairs = []
-    for target, estimate, conv in zip(targets, estimates, pred_layers):
+    for level, target, estimate in zip((4, 5), targets, estimates):
+        if estimate is None:
+            continue
         if target.shape != estimate.shape:
             raise ValueError(f"fresh estimate {tuple(estimate.shape)} and target {tuple(target.shape)} differ")
-        target = target.detach()
+        target, estimate = target.detach().float(), estimate.float()
+        conv = pred_layers[PRED_LAYER_INDEX[level]]
         pairs += [cosine_distance(target, estimate),
                   cosine_distance(_detached_conv_relu(conv, target), _detached_conv_relu(conv, estimate))]
     return torch.stack(pairs).mean()

@@ -57,8 +57,8 @@ from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
 from yolactedge.train.schedule import LRSchedule, resolve_steps
 from yolactedge.train.targets import Targets
 from yolactedge.train.trainer import TrainingDiverged, step_seed, write_run_checkpoint
-from yolactedge.train.video_losses import (FM_KINDS, FM_LOCATIONS, PRED_LAYER_INDEX, feature_matching_loss,
-                                          fresh_estimate_loss, output_distillation_loss)
+from yolactedge.train.video_losses import (FM_KINDS, FM_LOCATIONS, feature_matching_loss, fresh_estimate_loss,
+                                          output_distillation_loss)
 
 log = logging.getLogger(__name__)
 
@@ -802,11 +802,9 @@ class VideoTrainer(VideoStageTrainer):
         targets = [t.to(dev) for t in batch.targets]
         generator = torch.Generator().manual_seed(step_seed(self.config.seed, iteration, 0))
         with self.autocast():
-            fresh_top = getattr(model, "fresh_top", None)
             with torch.no_grad():  # backbone and phase-1 FPN are frozen
                 ref_feats, ref_lateral = model.keyframe_features(refs)
-                feats, lateral = model.keyframe_features(images)
-                c3 = model.backbone.forward_partial(images) if fresh_top is not None else None
+                feats, lateral, c3 = model.keyframe_features_and_c3(images)
             # "compute": the annotated frame through the full network.
             compute_out = float_outputs(training_outputs(model, feats))
             # "warp": the annotated frame as a non-keyframe of the reference frame. Its C3 lateral is the
@@ -833,10 +831,8 @@ class VideoTrainer(VideoStageTrainer):
         else:
             fm = torch.zeros((), device=dev)
         if "fresh_m5" in aux and self.config.fresh_alpha > 0:
-            pairs = [(feats[2], aux["fresh_m5"], 5)] + ([(feats[1], aux["fresh_m4"], 4)] if "fresh_m4" in aux else [])
             fm = fm + self.config.fresh_alpha * fresh_estimate_loss(
-                [t.float() for t, _, _ in pairs], [e.float() for _, e, _ in pairs],
-                [model.fpn_phase_2.pred_layers[PRED_LAYER_INDEX[level]] for _, _, level in pairs])
+                (feats[1], feats[2]), (aux.get("fresh_m4"), aux["fresh_m5"]), model.fpn_phase_2.pred_layers)
         distill = torch.zeros((), device=dev)
         if self.config.distill_alpha > 0:
             distill = output_distillation_loss(compute_out, warp_out) * self.config.distill_alpha
