@@ -92,6 +92,9 @@ def test_errors_name_the_file_and_record(tmp_path):
     bad_cat = _write(tmp_path, _base([{**anns[0], "id": 5, "category_id": 3}]), name="bad_cat.json")
     with pytest.raises(DatasetError, match=r"annotation id 5.*category_id 3"):
         CocoDataset(tmp_path, bad_cat)
+    orphan = _write(tmp_path, _base([{**anns[0], "id": 6, "image_id": 99}]), name="orphan.json")
+    with pytest.raises(DatasetError, match=r"annotation id 6: image_id 99 has no image record; run `yolactedge"):
+        CocoDataset(tmp_path, orphan)
     empty = _write(tmp_path, {"images": [], "annotations": [], "categories": [{"id": 1, "name": "x"}]},
                    name="empty.json")
     with pytest.raises(DatasetError, match="no images"):

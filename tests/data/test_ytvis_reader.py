@@ -96,3 +96,20 @@ def test_video_flow_is_exact(video_set):
         warped_err.append(np.abs(warped - a)[inside].mean())
         still_err.append(np.abs(b - a)[inside].mean())
     assert np.mean(warped_err) < 0.8 * np.mean(still_err)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda ann: ann.update(video_id=77), r"annotation id \d+: video_id 77 has no video record"),
+    (lambda ann: ann.update(category_id=999), r"annotation id \d+: category_id 999 is not in 'categories'"),
+])
+def test_malformed_annotations_are_named(video_set, tmp_path, change, message):
+    data = json.loads(video_set["train_annotations"].read_text())
+    change(data["annotations"][0])
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=message):
+        YTVISDataset(video_set["train_frames"], path)
+    data["annotations"][0] = ["not", "an", "object"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"annotation id \?: is not a JSON object"):
+        YTVISDataset(video_set["train_frames"], path)

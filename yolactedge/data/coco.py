@@ -11,7 +11,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -138,6 +138,26 @@ class CategoryMap:
         return self._label_of.get(category_id)
 
 
+def kept_annotations(annotations: Any, source: str, categories: CategoryMap, owner_key: str,
+                     owners: dict[Any, int], hint: str = "") -> Iterator[tuple[str, dict, int]]:
+    """(where, annotation, owner index) of each annotation whose category is kept; ``owner_key``
+    ("image_id" / "video_id") names the record it belongs to. A malformed annotation raises, naming it."""
+    suffix = f"; {hint}" if hint else ""
+    owner = owner_key.removesuffix("_id")
+    for ann in annotations or []:
+        where = f"{source}: annotation id {ann.get('id') if isinstance(ann, dict) else '?'}"
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{where}: is not a JSON object")
+        if ann.get("category_id") not in categories.all_ids:
+            raise DatasetError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'{suffix}")
+        if categories.label(ann["category_id"]) is None:
+            continue  # excluded by class_names
+        index = owners.get(ann.get(owner_key))
+        if index is None:
+            raise DatasetError(f"{where}: {owner_key} {ann.get(owner_key)!r} has no {owner} record{suffix}")
+        yield where, ann, index
+
+
 def stack_targets(records: list[tuple[int, bool, list[float], np.ndarray]], height: int, width: int):
     """(label, crowd, x1y1x2y2 box, mask) records -> Sample target arrays (boxes, labels, masks, crowd)."""
     if not records:
@@ -175,17 +195,8 @@ class CocoDataset:
             position[record["id"]] = len(self._images)
             self._images.append(record)
         self._anns: list[list[dict]] = [[] for _ in self._images]
-        for ann in data.get("annotations") or []:
-            where = f"{self.ann_file}: annotation id {ann.get('id') if isinstance(ann, dict) else '?'}"
-            if not isinstance(ann, dict):
-                raise DatasetError(f"{where}: is not a JSON object")
-            if ann.get("category_id") not in self.categories.all_ids:
-                raise DatasetError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'; {HINT}")
-            if self.categories.label(ann["category_id"]) is None:
-                continue  # excluded by class_names
-            index = position.get(ann.get("image_id"))
-            if index is None:
-                raise DatasetError(f"{where}: image_id {ann.get('image_id')!r} has no image record; {HINT}")
+        for _, ann, index in kept_annotations(data.get("annotations"), str(self.ann_file), self.categories,
+                                              "image_id", position, HINT):
             self._anns[index].append(ann)
 
     @property

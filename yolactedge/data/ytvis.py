@@ -19,6 +19,7 @@ from pycocotools import mask as mask_utils
 from yolactedge.data.coco import (
     CategoryMap,
     decode_segmentation,
+    kept_annotations,
     load_json,
     mask_box,
     segmentation_to_rle,
@@ -83,17 +84,8 @@ class YTVISDataset:
             by_id[record["id"]] = len(self._videos)
             self._videos.append(_Video(record, folder, prefix, digits, ext, frames,
                                        {f: i for i, f in enumerate(frames)}, []))
-        for ann in data.get("annotations") or []:
-            where = f"{self.ann_file}: annotation id {ann.get('id') if isinstance(ann, dict) else '?'}"
-            if not isinstance(ann, dict):
-                raise DatasetError(f"{where}: is not a JSON object")
-            if ann.get("category_id") not in self.categories.all_ids:
-                raise DatasetError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
-            if self.categories.label(ann["category_id"]) is None:
-                continue
-            index = by_id.get(ann.get("video_id"))
-            if index is None:
-                raise DatasetError(f"{where}: video_id {ann.get('video_id')!r} has no video record")
+        for where, ann, index in kept_annotations(data.get("annotations"), str(self.ann_file), self.categories,
+                                                  "video_id", by_id):
             video = self._videos[index]
             segs = ann.get("segmentations")
             if not isinstance(segs, list) or len(segs) != len(video.frames):
