@@ -14,7 +14,8 @@ Every scheme of every runtime is interleaved in one loop; ratios are taken withi
 ``--spa-depths``: the SPA depths to time (1: the original's; ours: more, ``flow.spa_depth``), each a
 copy of the config interleaved in the same loop. SPA runs on non-keyframes only, so each depth's
 ratio is taken against its own copy's keyframe. ``--fresh-blocks C4 C5``: one more copy with the
-fresh top levels (``flow.fresh_blocks``, ours; ``--fresh-levels``), timed the same way.
+fresh top levels (``flow.fresh_blocks``, ours; ``--fresh-levels``), timed the same way; ``--fresh-lite W16 W32``:
+one with the small fixed-width fresh top (``flow.fresh_lite``).
 """
 from __future__ import annotations
 
@@ -45,22 +46,26 @@ def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, run
 
 
 def variants(spa_depths: list[int], fresh_blocks: tuple[int, int] | None,
-             fresh_levels: str = "P4P5") -> list[tuple[str, dict]]:
+             fresh_levels: str = "P4P5", fresh_lite: tuple[int, int] | None = None) -> list[tuple[str, dict]]:
     """(label suffix, flow changes) of each config copy to time."""
     out = [("" if list(spa_depths) == [1] else f", SPA {depth}", {"spa_depth": depth}) for depth in spa_depths]
     if fresh_blocks is not None:
         out.append((f", fresh {fresh_levels} {tuple(fresh_blocks)}",
                     {"fresh_blocks": tuple(fresh_blocks), "fresh_levels": fresh_levels}))
+    if fresh_lite is not None:
+        out.append((f", fresh lite {fresh_levels} {tuple(fresh_lite)}",
+                    {"fresh_lite": tuple(fresh_lite), "fresh_levels": fresh_levels}))
     return out
 
 
 def measure(config: str, size: int, rounds: int, runtimes: list[str], spa_depths: list[int] = (1,),
-            fresh_blocks: tuple[int, int] | None = None, fresh_levels: str = "P4P5") -> dict[tuple[str, str], float]:
+            fresh_blocks: tuple[int, int] | None = None, fresh_levels: str = "P4P5",
+            fresh_lite: tuple[int, int] | None = None) -> dict[tuple[str, str], float]:
     """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy,
     for each variant of the config."""
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
-    for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels):
+    for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels, fresh_lite):
         cfg = get_config(config).replace(flow=flow)
         model = build_model(cfg).eval()
         for runtime in runtimes:
@@ -79,6 +84,8 @@ def main() -> None:
                         help="SPA depths to time side by side (1: the original's)")
     parser.add_argument("--fresh-blocks", type=int, nargs=2, default=None, metavar=("C4", "C5"),
                         help="also time a copy with the fresh top levels from this many C4/C5-stage blocks")
+    parser.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
+                        help="also time a copy with the small fixed-width fresh top of these widths")
     parser.add_argument("--fresh-levels", choices=FRESH_LEVELS, default="P4P5")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -87,7 +94,7 @@ def main() -> None:
     report = {}
     for config in args.configs:
         times = measure(config, args.size, args.rounds, args.runtimes, args.spa_depths, args.fresh_blocks,
-                        args.fresh_levels)
+                        args.fresh_levels, args.fresh_lite)
         print(f"\n{config}")
         for (runtime, name), t in times.items():
             key = times[(runtime, "keyframe")]

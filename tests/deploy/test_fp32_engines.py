@@ -78,11 +78,13 @@ def test_video_preset_keyframe_and_nonkeyframe_match_pytorch(tmp_path):
     _predict_video_like_pytorch(tmp_path, model, config, engine, [pair.img2, pair.img1, pair.img1[:, ::-1]])
 
 
-def test_fresh_top_model_exports_and_matches_pytorch_on_non_keyframes(tmp_path):
+@pytest.mark.parametrize("fresh", [{"fresh_blocks": (1, 1)}, {"fresh_lite": (8, 16)}])
+def test_fresh_top_model_exports_and_matches_pytorch_on_non_keyframes(tmp_path, fresh):
     """The transform component of a model with fresh top levels reads the current C3 by name."""
-    config = tiny_config((96, 128), video=True).replace(flow={"fresh_blocks": (1, 1), "fresh_levels": "P4P5"})
+    config = tiny_config((96, 128), video=True).replace(flow={**fresh, "fresh_levels": "P4P5"})
     model = seeded_model(config)
-    torch.nn.init.zeros_(model.fresh_top.gate5.bias)  # half open: the shallow pass shows in the output
+    gate5 = model.fresh_top.gate5
+    torch.nn.init.zeros_(gate5[-1].bias if isinstance(gate5, torch.nn.Sequential) else gate5.bias)  # half open
     export_model(model, config, tmp_path / "out", target="onnx", precision="fp32", parity_count=1)
     engine = load_engine(tmp_path / "out", device="cpu", backend="onnxruntime")
     key, current = _inputs(config)
@@ -115,13 +117,15 @@ def _predict_video_like_pytorch(tmp_path, model, config, engine, frames):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
 
 
-@pytest.mark.parametrize("video", [False, True, "fresh_top"])
+@pytest.mark.parametrize("video", [False, True, "fresh_top", "fresh_lite"])
 def test_component_pipeline_reproduces_the_model_exactly(video):
     """The decomposition itself (PyTorch components chained) equals Yolact.forward (also with the
     fresh top levels, whose transform component reads the current frame's C3)."""
     config = tiny_config((96, 128), video=bool(video))
     if video == "fresh_top":
         config = config.replace(flow={"fresh_blocks": (1, 1), "fresh_levels": "P4P5"})
+    if video == "fresh_lite":
+        config = config.replace(flow={"fresh_lite": (8, 16), "fresh_levels": "P4P5"})
     model = seeded_model(config)
     pipe = ComponentPipeline(torch_runners(model, config), config, backend="pytorch", batch=None)
     x1, x2 = _inputs(config)

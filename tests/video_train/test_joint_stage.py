@@ -27,22 +27,28 @@ def test_training_outputs_equal_the_training_forward():
         torch.testing.assert_close(getattr(out, name), getattr(ref, name))
 
 
-@pytest.mark.parametrize("fresh", [False, True])
+@pytest.mark.parametrize("fresh", [False, "blocks", "lite"])
 def test_joint_stage_trains_all_but_backbone_and_phase_1_fpn(videos, coco_root, stage2_checkpoint, tmp_path, fresh):
     """With ``fresh_blocks`` the shallow pass starts as a copy of the backbone's blocks (the
-    stage-2 checkpoint has none) and trains too, its BatchNorm statistics frozen."""
+    stage-2 checkpoint has none) and trains too, its BatchNorm statistics frozen; ``fresh_lite``
+    starts from its own initialisation and trains."""
     train, _ = videos
     joint = CocoDataset(coco_root / "train" / "images", coco_root / "train" / "annotations.json")
-    config = tiny_train_config(tmp_path, max_iter=3, init=str(stage2_checkpoint))
-    flow = {"fresh_blocks": (1, 1), "fresh_levels": "P4P5"} if fresh else None
+    config = tiny_train_config(tmp_path, max_iter=3, init=str(stage2_checkpoint), fresh_warmup_iters=2)
+    flow = {"fresh_blocks" if fresh == "blocks" else "fresh_lite": (1, 1) if fresh == "blocks" else (8, 16),
+            "fresh_levels": "P4P5"} if fresh else None
     trainer = VideoTrainer(config, train, joint_set=joint, flow=flow, show_progress=False)
     assert trainer.fm_kind == "cosine"  # the model has SPA
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    if fresh:
+    if fresh == "blocks":
         stage = trainer.model.backbone.selected_layers[1]
         for name in ("conv1.weight", "bn2.running_var"):
             assert torch.equal(before[f"fresh_top.c4_blocks.0.{name}"], before[f"backbone.layers.{stage}.0.{name}"])
+    mults = [group["lr_mult"] for group in trainer.optimizer.param_groups]
+    assert mults == ([1.0, 10.0] if fresh == "lite" else [1.0])  # from scratch: 10x lr by default
     assert trainer.train().status == "finished"
+    lrs = [group["lr"] for group in trainer.optimizer.param_groups]
+    assert lrs[-1] == pytest.approx(mults[-1] * lrs[0])
     after = trainer.model.state_dict()
     frozen = [k for k in before if k.startswith(FROZEN) or (k.startswith("fresh_top.") and "running_" in k)]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # incl. BN running statistics
@@ -143,3 +149,31 @@ def test_stage_3_with_a_deeper_spa_replaces_the_untrained_one(videos, stage2_che
     assert trainer.train().status == "finished"
     after = trainer.model.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+
+
+def test_fresh_lite_warm_up_trains_only_the_fresh_top_and_lowers_its_loss(videos, stage2_checkpoint, tmp_path):
+    """The warm-up imitates the frozen network's M4/M5 on single frames before the first iteration;
+    a resumed run (iteration > 0) does not repeat it. By default: 3000 iterations for the lite top only."""
+    from yolactedge.train.fresh_warmup import warm_up_fresh_top
+
+    train, _ = videos
+    config = tiny_train_config(tmp_path, max_iter=1, init=str(stage2_checkpoint))
+    trainer = VideoTrainer(config, train, flow={"fresh_lite": (8, 16)}, show_progress=False)
+    assert trainer.fresh_warmup_iters() == 3000
+    blocks = VideoTrainer(config, train, flow={"fresh_blocks": (1, 1)}, show_progress=False)
+    assert blocks.fresh_warmup_iters() == 0
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.set_train_mode()
+    first, last = warm_up_fresh_top(trainer.model, train, trainer.model_config.preprocess, iters=40, batch_size=2,
+                                    lr=3e-3, max_offset=2, seed=0, autocast=trainer.autocast,
+                                    prepare=trainer.to_device)
+    assert math.isfinite(first) and last < first
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("fresh_top.") for k in changed)
+    calls = []
+    trainer.warm_up = lambda: calls.append(trainer.iteration)
+    trainer.iteration = 1
+    trainer.max_iter = 2
+    trainer.train()
+    assert calls == []  # resumed past iteration 0: no second warm-up

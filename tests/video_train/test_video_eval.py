@@ -91,3 +91,18 @@ def test_command_lines_run_the_three_steps(flow_root, video_root, stage1_checkpo
     out = capsys.readouterr().out
     assert "distance" in out and "\nall " in out and "non-keyframe" in out
     assert (tmp_path / "m.json").is_file()
+
+
+def test_fresh_lite_from_the_command_line(flow_root, video_root, stage1_checkpoint, tmp_path):
+    common = ["--iters", "1", "--batch", "2", "--workers", "0", "--no-tensorboard", "--no-plot", "--lr", "1e-3"]
+    assert _cli(["train-video", "--stage", "flow", "--data", str(flow_root), "--init", str(stage1_checkpoint),
+                 "--out", str(tmp_path / "flow"), *common]) == 0
+    joint_args = ["train-video", "--stage", "joint", "--data", str(video_root), "--init",
+                  str(tmp_path / "flow" / "last.pt"), "--out", str(tmp_path / "joint"), "--val-max", "1", *common]
+    with pytest.raises(SystemExit, match="two kinds of fresh top"):
+        _cli([*joint_args, "--fresh-lite", "8", "16", "--fresh-blocks", "1", "1"])
+    assert _cli([*joint_args, "--fresh-lite", "8", "16", "--fresh-levels", "P5", "--fresh-lr-mult", "5"]) == 0
+    joint = read_checkpoint(tmp_path / "joint" / "last.pt")
+    assert joint.config.flow.fresh_lite == (8, 16) and joint.config.flow.fresh_levels == "P5"
+    assert joint.train_state["train_config"]["fresh_lr_mult"] == 5
+    assert "fresh_top.gate5.2.weight" in joint.state_dict and "fresh_top.c4_blocks.0.conv1.weight" in joint.state_dict

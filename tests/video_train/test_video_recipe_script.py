@@ -88,3 +88,20 @@ def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytes
     at = joint.index("--fresh-blocks")
     assert joint[at + 1:at + 5] == ["2", "1", "--fresh-levels", "P4P5"]
     assert ("--amp" in joint) == (args.amp == "bf16")
+
+
+def test_fresh_lite_reaches_stage_3_and_excludes_fresh_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark_scripts import load_benchmark
+
+    module = load_benchmark("video_recipe")
+    args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--fresh-lite", "128", "256",
+                              "--fresh-levels", "P5"])
+    recipe = module.Recipe(args)
+    seen: dict[str, list] = {}
+    monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
+    recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
+    joint = [str(p) for p in seen["joint"]]
+    at = joint.index("--fresh-lite")
+    assert joint[at + 1:at + 5] == ["128", "256", "--fresh-levels", "P5"] and "--fresh-blocks" not in joint
+    with pytest.raises(SystemExit):
+        module.parse_args(["--out", str(tmp_path), "--fresh-lite", "8", "8", "--fresh-blocks", "1", "1"])

@@ -51,8 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="joint: non-keyframes also run this many blocks of the backbone's C4 and C5 stages on "
                         "their own C3 and gate those M4 and M5 into the warped ones (ours, off by default; e.g. 1 1: "
                         "more accurate, more expensive non-keyframes, BENCHMARKS.md)")
+    m.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
+                   help="joint: instead of the backbone's blocks, a small residual top of these channel widths at "
+                        "stride 16 and 32, trained from scratch (ours, off by default; the same cost on every "
+                        "backbone, BENCHMARKS.md)")
     m.add_argument("--fresh-levels", choices=FRESH_LEVELS, default=None,
-                   help="joint, with --fresh-blocks: which warped levels the shallow pass refreshes (default P4P5)")
+                   help="joint, with --fresh-blocks or --fresh-lite: which warped levels the fresh top refreshes "
+                        "(default P4P5)")
     m.add_argument("--finetune", action="store_true",
                    help="joint: re-initialise class heads when the class count differs")
     o = p.add_argument_group("optimisation")
@@ -78,8 +83,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--distill-alpha", type=float, default=None,
                    help="joint: weight of the output distillation of the warped pass against the full pass "
                         "(0: off, the original; see BENCHMARKS.md)")
+    o.add_argument("--fresh-lr-mult", type=float, default=None,
+                   help="joint: the fresh top's lr multiplier (default: 10 with --fresh-lite, trained from scratch; "
+                        "1 with --fresh-blocks)")
+    o.add_argument("--fresh-warmup", type=int, default=None, metavar="ITERS",
+                   help="joint: train the fresh top alone on single frames (imitating the network's M4/M5) for "
+                        "this many iterations first (default: 3000 with --fresh-lite, 0 with --fresh-blocks)")
     o.add_argument("--fresh-alpha", type=float, default=None,
-                   help="joint, with --fresh-blocks: weight of the shallow estimates' own feature loss (1)")
+                   help="joint, with --fresh-blocks or --fresh-lite: weight of the shallow estimates' own feature "
+                        "loss (1)")
     o.add_argument("--no-augment", action="store_true", help="joint: no photometric/crop/mirror augmentation")
     o.add_argument("--seed", type=int, default=None)
     o.add_argument("--max-nonfinite", type=int, default=None)
@@ -108,6 +120,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "offset_range": tuple(args.offset_range) if args.offset_range else None, "fm_loss": args.fm_loss,
         "fm_alpha": args.fm_alpha, "warp_alpha": args.warp_alpha, "distill_alpha": args.distill_alpha,
         "fresh_alpha": args.fresh_alpha,
+        "fresh_lr_mult": args.fresh_lr_mult, "fresh_warmup_iters": args.fresh_warmup,
         "seed": args.seed, "max_nonfinite": args.max_nonfinite, "out_dir": args.out,
         "num_workers": args.workers, "save_every": args.save_every, "val_every": args.val_every,
         "val_max_items": args.val_max, "val_keyframe_interval": args.val_keyframe_interval, "init": args.init,
@@ -240,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
             ignored += [flag for flag, given in (("--spa-depth", args.spa_depth is not None),
                                                  ("--no-spa", args.no_spa), ("--p3-from-spa", args.p3_from_spa),
                                                  ("--fresh-blocks", args.fresh_blocks is not None),
+                                                 ("--fresh-lite", args.fresh_lite is not None),
                                                  ("--fresh-levels", args.fresh_levels is not None))
                         if given]
             if ignored:
@@ -260,12 +274,16 @@ def run(args: argparse.Namespace) -> int:
                 if args.no_spa:
                     raise SystemExit("error: --p3-from-spa needs SPA (drop --no-spa)")
                 flow["p3_from_spa"] = True
-            if args.fresh_levels is not None and args.fresh_blocks is None:
-                raise SystemExit("error: --fresh-levels needs --fresh-blocks")
+            if args.fresh_blocks is not None and args.fresh_lite is not None:
+                raise SystemExit("error: --fresh-blocks and --fresh-lite are two kinds of fresh top: pass one")
+            if args.fresh_levels is not None and args.fresh_blocks is None and args.fresh_lite is None:
+                raise SystemExit("error: --fresh-levels needs --fresh-blocks or --fresh-lite")
             if args.fresh_blocks is not None:
                 flow["fresh_blocks"] = tuple(args.fresh_blocks)
-                if args.fresh_levels is not None:
-                    flow["fresh_levels"] = args.fresh_levels
+            if args.fresh_lite is not None:
+                flow["fresh_lite"] = tuple(args.fresh_lite)
+            if args.fresh_levels is not None:
+                flow["fresh_levels"] = args.fresh_levels
             if flow:
                 kwargs["flow"] = flow
             if config.init is None:

@@ -108,6 +108,9 @@ class FlowConfig:
     # gate the shallow M4 and M5 (fresh_levels "P4P5"; "P5": M5 only) into the warped ones (ours,
     # ``model/fresh_top.py``); (0, 0): off, the original.
     fresh_blocks: tuple[int, int] = (0, 0)
+    # Or a small fixed-width top of these widths at stride 16 / 32, trained from scratch in stage 3
+    # (ours, ``model/fresh_lite.py``): the same module, and cost, on every backbone; (0, 0): off.
+    fresh_lite: tuple[int, int] = (0, 0)
     fresh_levels: str = "P4P5"
     reduce_channels: int = 64
     encode_channels: int = 64
@@ -124,8 +127,19 @@ class FlowConfig:
         if len(blocks) != 2 or not all(isinstance(b, int) and b >= 0 for b in blocks) or (0 in blocks and any(blocks)):
             raise ValueError("flow.fresh_blocks must be two block counts, both >= 1 (blocks of the C4 and C5 "
                              f"stages) or both 0 (off), got {self.fresh_blocks!r}")
+        widths = tuple(self.fresh_lite)
+        if len(widths) != 2 or not all(isinstance(w, int) and w >= 0 for w in widths) or (0 in widths and any(widths)):
+            raise ValueError("flow.fresh_lite must be two channel widths, both >= 1 (stride 16 and 32) or both 0 "
+                             f"(off), got {self.fresh_lite!r}")
+        if any(blocks) and any(widths):
+            raise ValueError("flow.fresh_blocks and flow.fresh_lite are two kinds of fresh top: set one of them")
         if self.fresh_levels not in FRESH_LEVELS:
             raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {self.fresh_levels!r}")
+
+    @property
+    def has_fresh_top(self) -> bool:
+        """Whether non-keyframes refresh their top levels from their own C3 (either kind)."""
+        return any(self.fresh_blocks) or any(self.fresh_lite)
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,10 @@ COMPONENT_GROUPS = {
 
 
 def transform_inputs(config: ModelConfig) -> tuple[str, ...]:
-    """The transform's inputs; models with ``flow.fresh_blocks`` also read the current frame's C3."""
+    """The transform's inputs; models with a fresh top (``flow.fresh_blocks`` or ``fresh_lite``) also read
+    the current frame's C3."""
     names = ("l3", "key_m4", "key_m5", *FLOW_OUTPUTS)
-    fresh = config.flow is not None and any(config.flow.fresh_blocks)
+    fresh = config.flow is not None and config.flow.has_fresh_top
     return (*names, "c3") if fresh else names
 
 

@@ -8,6 +8,7 @@ from yolactedge.config.schema import ModelConfig
 from yolactedge.model.backbones import build_backbone
 from yolactedge.model.flow import SPA, FeatFlowNet, FlowPreConvs
 from yolactedge.model.fpn import FPNPhase1, FPNPhase2
+from yolactedge.model.fresh_lite import FreshLite
 from yolactedge.model.fresh_top import FreshTop
 from yolactedge.model.head import PredictionHead
 from yolactedge.model.priors import PriorCache
@@ -51,6 +52,9 @@ def build_model(config: ModelConfig | str) -> Yolact:
             lats = model.fpn_phase_1.lat_layers
             model.fresh_top = FreshTop(backbone, lats[0], lats[1], tuple(config.flow.fresh_blocks),
                                        config.flow.fresh_levels, f)
+        elif any(config.flow.fresh_lite):
+            model.fresh_top = FreshLite(backbone.out_channels[0], tuple(config.flow.fresh_lite),
+                                        config.flow.fresh_levels, f)
     model.config = config  # type: ignore[attr-defined]  # for callers; never read inside forward
     return model
 

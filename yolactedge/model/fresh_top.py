@@ -45,7 +45,30 @@ def _gate(num_features: int) -> nn.Conv2d:
     return gate
 
 
-class FreshTop(nn.Module):
+class GatedTop(nn.Module):
+    """What both fresh tops share: C3 -> ``c4_blocks`` -> ``c5_blocks``, 1x1 laterals and the FPN's
+    top-down sum (M4 = lateral + upsampled M5), and the gated blend into the warped levels."""
+
+    levels: str
+    c4_blocks: nn.Module
+    c5_blocks: nn.Module
+
+    def estimate(self, c3: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(M4 estimate or None, M5 estimate), built as the FPN builds them."""
+        c4 = self.c4_blocks(c3)
+        m5 = self.lateral5(self.c5_blocks(c4))
+        m4 = self.lateral4(c4) + resize_bilinear(m5, c4.shape[-2:]) if self.levels == "P4P5" else None
+        return m4, m5
+
+    def blend(self, w4: torch.Tensor, w5: torch.Tensor, m4: torch.Tensor | None,
+              m5: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w5 = w5 + torch.sigmoid(self.gate5(torch.cat((w5, m5), 1))) * (m5 - w5)
+        if m4 is not None:
+            w4 = w4 + torch.sigmoid(self.gate4(torch.cat((w4, m4), 1))) * (m4 - w4)
+        return w4, w5
+
+
+class FreshTop(GatedTop):
     """Current frame's C3 -> shallow M5 (and M4) estimates, gated into the warped ones.
 
     ``lateral_c5`` / ``lateral_c4``: the FPN's lateral convs, copied. BatchNorm inside the copied
@@ -83,17 +106,7 @@ class FreshTop(nn.Module):
         self.c5_blocks.eval()
         return self
 
-    def estimate(self, c3: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(M4 estimate or None, M5 estimate), built as the FPN builds them."""
-        c4 = self.c4_blocks(c3)
-        m5 = self.lateral5(self.c5_blocks(c4))
-        m4 = self.lateral4(c4) + resize_bilinear(m5, c4.shape[-2:]) if self.levels == "P4P5" else None
-        return m4, m5
-
     def forward(self, c3: torch.Tensor, w4: torch.Tensor, w5: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(refreshed W4, refreshed W5, M4 estimate or None, M5 estimate)."""
         m4, m5 = self.estimate(c3)
-        w5 = w5 + torch.sigmoid(self.gate5(torch.cat((w5, m5), 1))) * (m5 - w5)
-        if m4 is not None:
-            w4 = w4 + torch.sigmoid(self.gate4(torch.cat((w4, m4), 1))) * (m4 - w4)
-        return w4, w5, m4, m5
+        return (*self.blend(w4, w5, m4, m5), m4, m5)

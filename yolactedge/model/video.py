@@ -72,8 +72,8 @@ class VideoMixin:
         fresh_top = getattr(self, "fresh_top", None)
         if fresh_top is not None:
             if c3 is None:
-                raise ValueError("this model refreshes its top levels from the current frame (flow.fresh_blocks): "
-                                 "pass its C3 (c3=...) to partial_feature_transform")
+                raise ValueError("this model refreshes its top levels from the current frame (flow.fresh_blocks or "
+                                 "fresh_lite): pass its C3 (c3=...) to partial_feature_transform")
             w4, w5, m4, m5 = fresh_top(c3, w4, w5)
             if aux is not None:
                 aux["fresh_m5"] = m5

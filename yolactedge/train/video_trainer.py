@@ -51,6 +51,7 @@ from yolactedge.model import build_model
 from yolactedge.model.outputs import KeyframeState, YolactOutput
 from yolactedge.train import ddp
 from yolactedge.train.data import TrainBatchSampler, TrainDataset, collate, worker_init
+from yolactedge.train.fresh_warmup import warm_up_fresh_top
 from yolactedge.train.logging_utils import open_run_logs, plot_curves
 from yolactedge.train.losses import YolactLoss
 from yolactedge.train.precision import autocast, bf16_dtype, float_outputs
@@ -107,6 +108,14 @@ class VideoTrainConfig:
     warp_alpha: float = 1.0  # weight of the detection losses on the warped pass (the original: 1, as "compute")
     distill_alpha: float = 0.0  # weight of output distillation, warped pass vs full pass (ours; 0: off)
     fresh_alpha: float = 1.0  # weight of the fresh estimates' own loss (flow.fresh_blocks; logged within "fm")
+    # lr multiplier of the fresh top; None: 10 for ``fresh_lite`` (trained from scratch: at 1x it learnt
+    # little in the recipe's 1200 iterations, BENCHMARKS.md), 1 for ``fresh_blocks`` (copies of trained blocks)
+    fresh_lr_mult: float | None = None
+    # iterations that train the fresh top alone on single frames before stage 3 (``train/fresh_warmup.py``,
+    # AdamW at ``fresh_warmup_lr``); None: 3000 for ``fresh_lite`` (mask gap with 1000 / 3000 / 6000: -2.5 /
+    # -2.2 / -2.2, BENCHMARKS.md), 0 for ``fresh_blocks``
+    fresh_warmup_iters: int | None = None
+    fresh_warmup_lr: float = 1e-3
     joint_batch_size: int | None = None  # COCO images per iteration (default batch_size)
     # numerics and bookkeeping
     amp: str = "off"  # "bf16": autocast the network (CUDA, or CPUs with AVX512-BF16/AMX); losses stay float32
@@ -141,6 +150,11 @@ class VideoTrainConfig:
             (self.fm_loc in FM_LOCATIONS, f"fm_loc must be one of {FM_LOCATIONS}, got {self.fm_loc!r}"),
             (self.fm_alpha >= 0, f"fm_alpha must be >= 0, got {self.fm_alpha}"),
             (self.fresh_alpha >= 0, f"fresh_alpha must be >= 0, got {self.fresh_alpha}"),
+            (self.fresh_lr_mult is None or self.fresh_lr_mult > 0,
+             f"fresh_lr_mult must be > 0, got {self.fresh_lr_mult}"),
+            (self.fresh_warmup_iters is None or self.fresh_warmup_iters >= 0,
+             f"fresh_warmup_iters must be >= 0, got {self.fresh_warmup_iters}"),
+            (self.fresh_warmup_lr > 0, f"fresh_warmup_lr must be > 0, got {self.fresh_warmup_lr}"),
             (self.warp_alpha >= 0, f"warp_alpha must be >= 0, got {self.warp_alpha}"),
             (self.distill_alpha >= 0, f"distill_alpha must be >= 0, got {self.distill_alpha}"),
             (self.joint_batch_size is None or self.joint_batch_size >= 1, "joint_batch_size must be >= 1"),
@@ -341,7 +355,8 @@ class VideoStageTrainer:
             load_model_weights(self.model, _without_mismatched_spa(init, model_config),
                                finetune=self.config.finetune, allow_missing_video=True)
             fresh = getattr(self.model, "fresh_top", None)
-            if fresh is not None and not any(k.startswith("fresh_top.") for k in init.state_dict):
+            if (fresh is not None and hasattr(fresh, "copy_from")
+                    and not any(k.startswith("fresh_top.") for k in init.state_dict)):
                 lats = self.model.fpn_phase_1.lat_layers
                 fresh.copy_from(self.model.backbone, lats[0], lats[1])
                 log.info("fresh_top starts from the backbone's first %s blocks of its C4/C5 stages", fresh.counts)
@@ -355,11 +370,12 @@ class VideoStageTrainer:
         self.amp_dtype = bf16_dtype(self.device) if self.config.amp == "bf16" else None
         self.params = self._freeze()
         cfg = self.config
+        groups = self._param_groups()
         if cfg.optimizer == "adamw":
-            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(self.params, lr=cfg.lr,
+            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=cfg.lr,
                                                                       weight_decay=cfg.weight_decay)
         else:
-            self.optimizer = torch.optim.SGD(self.params, lr=cfg.lr, momentum=cfg.momentum,
+            self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                                              weight_decay=cfg.weight_decay)
         self.dataset_size = dataset_size
         self.iters_per_epoch = cfg.iters_per_epoch(dataset_size)
@@ -384,6 +400,26 @@ class VideoStageTrainer:
         if not params:
             raise ValueError(f"none of the trainable modules {self.trainable} exists in {self.model_config.name}")
         return params
+
+    def fresh_lr_mult(self) -> float:
+        """The fresh top's lr multiplier (``VideoTrainConfig.fresh_lr_mult``; None: by kind)."""
+        if self.config.fresh_lr_mult is not None:
+            return self.config.fresh_lr_mult
+        fresh = getattr(self.model, "fresh_top", None)
+        return 1.0 if fresh is None or hasattr(fresh, "copy_from") else 10.0
+
+    def warm_up(self) -> None:
+        """Before the first iteration of a run (stage 3 overrides it)."""
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """One group, or two when the fresh top trains at its own lr multiplier (``lr_mult``)."""
+        fresh = getattr(self.model, "fresh_top", None)
+        mult = self.fresh_lr_mult()
+        if fresh is None or mult == 1.0 or not any(p.requires_grad for p in fresh.parameters()):
+            return [{"params": self.params, "lr_mult": 1.0}]
+        own = {id(p) for p in fresh.parameters()}
+        return [{"params": [p for p in self.params if id(p) not in own], "lr_mult": 1.0},
+                {"params": [p for p in self.params if id(p) in own], "lr_mult": mult}]
 
     def autocast(self) -> AbstractContextManager:
         """The network's precision context (``amp``); losses are computed outside it."""
@@ -519,6 +555,8 @@ class VideoStageTrainer:
         if self.iteration >= self.max_iter:
             log.info("nothing to do: the run already has %d of %d iterations", self.iteration, self.max_iter)
             return
+        if self.iteration == 0:
+            self.warm_up()
         kwargs: dict[str, Any] = {}
         if cfg.num_workers > 0:
             kwargs = {"worker_init_fn": worker_init, "prefetch_factor": 2}
@@ -545,7 +583,7 @@ class VideoStageTrainer:
         it = self.iteration
         lr = self.schedule(it)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         try:
             losses = self.compute_losses(batch, it)
@@ -789,6 +827,24 @@ class VideoTrainer(VideoStageTrainer):
             out["joint"] = {"images": str(self.joint_set.dataset.image_dir),
                             "annotations": str(self.joint_set.ann_file)}
         return out
+
+    def fresh_warmup_iters(self) -> int:
+        """``VideoTrainConfig.fresh_warmup_iters``; None: 3000 for a from-scratch fresh top, else 0."""
+        if self.config.fresh_warmup_iters is not None:
+            return self.config.fresh_warmup_iters
+        fresh = getattr(self.model, "fresh_top", None)
+        return 0 if fresh is None or hasattr(fresh, "copy_from") else 3000
+
+    def warm_up(self) -> None:
+        iters = self.fresh_warmup_iters()
+        if iters == 0 or getattr(self.model, "fresh_top", None) is None:
+            return
+        cfg = self.config
+        self.set_train_mode()
+        warm_up_fresh_top(self.model, self.train_set, self.model_config.preprocess, iters=iters,
+                          batch_size=cfg.batch_size, lr=cfg.fresh_warmup_lr, max_offset=cfg.offset_range[1],
+                          seed=cfg.seed, autocast=self.autocast, prepare=self.to_device,
+                          show_progress=self.show_progress and _tty())
 
     def batches(self) -> VideoBatches:
         cfg = self.config
