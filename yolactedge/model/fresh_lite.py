@@ -51,6 +51,8 @@ class FreshLite(GatedTop):
     (``widths[1]``) -> 1x1 to the FPN's width, top-down as the FPN (M4 = lateral + upsampled M5) ->
     gated into the warped M4/M5. Same interface as ``FreshTop``."""
 
+    from_scratch = True
+
     def __init__(self, c3_channels: int, widths: tuple[int, int], levels: str, num_features: int):
         super().__init__()
         if levels not in FRESH_LEVELS:

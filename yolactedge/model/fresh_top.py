@@ -52,6 +52,7 @@ class GatedTop(nn.Module):
     levels: str
     c4_blocks: nn.Module
     c5_blocks: nn.Module
+    from_scratch = False  # True: random init (stage 3 warms it up, at a higher lr); False: copies of trained blocks
 
     def estimate(self, c3: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(M4 estimate or None, M5 estimate), built as the FPN builds them."""

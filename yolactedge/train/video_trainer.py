@@ -355,7 +355,7 @@ class VideoStageTrainer:
             load_model_weights(self.model, _without_mismatched_spa(init, model_config),
                                finetune=self.config.finetune, allow_missing_video=True)
             fresh = getattr(self.model, "fresh_top", None)
-            if (fresh is not None and hasattr(fresh, "copy_from")
+            if (fresh is not None and not fresh.from_scratch
                     and not any(k.startswith("fresh_top.") for k in init.state_dict)):
                 lats = self.model.fpn_phase_1.lat_layers
                 fresh.copy_from(self.model.backbone, lats[0], lats[1])
@@ -406,7 +406,7 @@ class VideoStageTrainer:
         if self.config.fresh_lr_mult is not None:
             return self.config.fresh_lr_mult
         fresh = getattr(self.model, "fresh_top", None)
-        return 1.0 if fresh is None or hasattr(fresh, "copy_from") else 10.0
+        return 10.0 if fresh is not None and fresh.from_scratch else 1.0
 
     def warm_up(self) -> None:
         """Before the first iteration of a run (stage 3 overrides it)."""
@@ -833,7 +833,7 @@ class VideoTrainer(VideoStageTrainer):
         if self.config.fresh_warmup_iters is not None:
             return self.config.fresh_warmup_iters
         fresh = getattr(self.model, "fresh_top", None)
-        return 0 if fresh is None or hasattr(fresh, "copy_from") else 3000
+        return 3000 if fresh is not None and fresh.from_scratch else 0
 
     def warm_up(self) -> None:
         iters = self.fresh_warmup_iters()
