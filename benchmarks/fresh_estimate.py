@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from yolactedge.checkpoints import load_model_weights, read_checkpoint
+from yolactedge.cli.train_video import ytvis_split
 from yolactedge.data.preprocess import preprocess_batch
 from yolactedge.data.ytvis import YTVISDataset
 from yolactedge.model import build_model
@@ -25,8 +26,11 @@ from yolactedge.train.video_losses import fresh_estimate_loss
 
 
 def open_videos(root: Path) -> YTVISDataset:
-    root = root / "val" if (root / "val").is_dir() else root
-    return YTVISDataset(root / "JPEGImages", root / "annotations.json")
+    """``root/val`` if it is a split folder, else ``root`` itself."""
+    videos = ytvis_split(root, "val") or ytvis_split(root, ".")
+    if videos is None:
+        raise SystemExit(f"error: {root} has neither val/annotations.json nor annotations.json")
+    return videos
 
 
 def pick_frames(videos: YTVISDataset, count: int, stride: int) -> list:

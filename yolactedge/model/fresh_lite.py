@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from yolactedge.config.schema import FRESH_LEVELS
 from yolactedge.model.fresh_top import GatedTop
 
 
@@ -54,14 +53,11 @@ class FreshLite(GatedTop):
     from_scratch = True
 
     def __init__(self, c3_channels: int, widths: tuple[int, int], levels: str, num_features: int):
-        super().__init__()
-        if levels not in FRESH_LEVELS:
-            raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {levels!r}")
+        super().__init__(levels)
         w4, w5 = (int(w) for w in widths)
         if w4 < 1 or w5 < 1:
             raise ValueError(f"flow.fresh_lite widths must be >= 1, got {widths!r}")
         self.widths = (w4, w5)
-        self.levels = levels
         self.c4_blocks = nn.Sequential(_Residual(c3_channels, w4, 2), _Residual(w4, w4, 1))
         self.c5_blocks = nn.Sequential(_Residual(w4, w5, 2))
         self.lateral5 = nn.Conv2d(w5, num_features, 1)

@@ -54,6 +54,12 @@ class GatedTop(nn.Module):
     c5_blocks: nn.Module
     from_scratch = False  # True: random init (stage 3 warms it up, at a higher lr); False: copies of trained blocks
 
+    def __init__(self, levels: str):
+        super().__init__()
+        if levels not in FRESH_LEVELS:
+            raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {levels!r}")
+        self.levels = levels
+
     def estimate(self, c3: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(M4 estimate or None, M5 estimate), built as the FPN builds them."""
         c4 = self.c4_blocks(c3)
@@ -78,11 +84,8 @@ class FreshTop(GatedTop):
 
     def __init__(self, backbone: nn.Module, lateral_c5: nn.Conv2d, lateral_c4: nn.Conv2d, counts: tuple[int, int],
                  levels: str, num_features: int):
-        super().__init__()
-        if levels not in FRESH_LEVELS:
-            raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {levels!r}")
+        super().__init__(levels)
         self.counts = tuple(int(c) for c in counts)
-        self.levels = levels
         c4_blocks, c5_blocks = stage_blocks(backbone, self.counts)
         self.c4_blocks = nn.Sequential(*(copy.deepcopy(b) for b in c4_blocks))
         self.c5_blocks = nn.Sequential(*(copy.deepcopy(b) for b in c5_blocks))

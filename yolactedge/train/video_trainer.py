@@ -401,12 +401,16 @@ class VideoStageTrainer:
             raise ValueError(f"none of the trainable modules {self.trainable} exists in {self.model_config.name}")
         return params
 
-    def fresh_lr_mult(self) -> float:
-        """The fresh top's lr multiplier (``VideoTrainConfig.fresh_lr_mult``; None: by kind)."""
-        if self.config.fresh_lr_mult is not None:
-            return self.config.fresh_lr_mult
+    def _by_fresh_kind(self, value, from_scratch, copied):
+        """``value`` if set, else the default for the model's kind of fresh top (or none)."""
+        if value is not None:
+            return value
         fresh = getattr(self.model, "fresh_top", None)
-        return 10.0 if fresh is not None and fresh.from_scratch else 1.0
+        return from_scratch if fresh is not None and fresh.from_scratch else copied
+
+    def fresh_lr_mult(self) -> float:
+        """The fresh top's lr multiplier (``VideoTrainConfig.fresh_lr_mult``; None: 10 from scratch, else 1)."""
+        return float(self._by_fresh_kind(self.config.fresh_lr_mult, 10.0, 1.0))
 
     def warm_up(self) -> None:
         """Before the first iteration of a run (stage 3 overrides it)."""
@@ -830,10 +834,7 @@ class VideoTrainer(VideoStageTrainer):
 
     def fresh_warmup_iters(self) -> int:
         """``VideoTrainConfig.fresh_warmup_iters``; None: 3000 for a from-scratch fresh top, else 0."""
-        if self.config.fresh_warmup_iters is not None:
-            return self.config.fresh_warmup_iters
-        fresh = getattr(self.model, "fresh_top", None)
-        return 3000 if fresh is not None and fresh.from_scratch else 0
+        return int(self._by_fresh_kind(self.config.fresh_warmup_iters, 3000, 0))
 
     def warm_up(self) -> None:
         iters = self.fresh_warmup_iters()
