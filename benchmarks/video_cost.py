@@ -27,7 +27,7 @@ import torch
 from _common import interleaved, machine
 from yolactedge import build_model
 from yolactedge.config import get_config
-from yolactedge.config.schema import FRESH_LEVELS
+from yolactedge.config.schema import FRESH_LEVELS, FRESH_LITE_INPUTS
 from yolactedge.deploy.engine import PyTorchEngine
 
 
@@ -46,26 +46,29 @@ def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, run
 
 
 def variants(spa_depths: list[int], fresh_blocks: tuple[int, int] | None,
-             fresh_levels: str = "P4P5", fresh_lite: tuple[int, int] | None = None) -> list[tuple[str, dict]]:
+             fresh_levels: str = "P4P5", fresh_lite: tuple[int, int] | None = None,
+             fresh_lite_input: str = "c3") -> list[tuple[str, dict]]:
     """(label suffix, flow changes) of each config copy to time."""
     out = [("" if list(spa_depths) == [1] else f", SPA {depth}", {"spa_depth": depth}) for depth in spa_depths]
     if fresh_blocks is not None:
         out.append((f", fresh {fresh_levels} {tuple(fresh_blocks)}",
                     {"fresh_blocks": tuple(fresh_blocks), "fresh_levels": fresh_levels}))
     if fresh_lite is not None:
-        out.append((f", fresh lite {fresh_levels} {tuple(fresh_lite)}",
-                    {"fresh_lite": tuple(fresh_lite), "fresh_levels": fresh_levels}))
+        reads = "" if fresh_lite_input == "c3" else f" reads {fresh_lite_input}"
+        out.append((f", fresh lite {fresh_levels} {tuple(fresh_lite)}{reads}",
+                    {"fresh_lite": tuple(fresh_lite), "fresh_levels": fresh_levels,
+                     "fresh_lite_input": fresh_lite_input}))
     return out
 
 
 def measure(config: str, size: int, rounds: int, runtimes: list[str], spa_depths: list[int] = (1,),
             fresh_blocks: tuple[int, int] | None = None, fresh_levels: str = "P4P5",
-            fresh_lite: tuple[int, int] | None = None) -> dict[tuple[str, str], float]:
+            fresh_lite: tuple[int, int] | None = None, fresh_lite_input: str = "c3") -> dict[tuple[str, str], float]:
     """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy,
     for each variant of the config."""
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     fns = {}
-    for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels, fresh_lite):
+    for suffix, flow in variants(list(spa_depths), fresh_blocks, fresh_levels, fresh_lite, fresh_lite_input):
         cfg = get_config(config).replace(flow=flow)
         model = build_model(cfg).eval()
         for runtime in runtimes:
@@ -86,6 +89,8 @@ def main() -> None:
                         help="also time a copy with the fresh top levels from this many C4/C5-stage blocks")
     parser.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
                         help="also time a copy with the small fixed-width fresh top of these widths")
+    parser.add_argument("--fresh-lite-input", choices=FRESH_LITE_INPUTS, default="c3",
+                        help="what the fixed-width top reads (c3+warp: it also reads the warped M4/M5)")
     parser.add_argument("--fresh-levels", choices=FRESH_LEVELS, default="P4P5")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -94,7 +99,7 @@ def main() -> None:
     report = {}
     for config in args.configs:
         times = measure(config, args.size, args.rounds, args.runtimes, args.spa_depths, args.fresh_blocks,
-                        args.fresh_levels, args.fresh_lite)
+                        args.fresh_levels, args.fresh_lite, args.fresh_lite_input)
         print(f"\n{config}")
         for (runtime, name), t in times.items():
             key = times[(runtime, "keyframe")]

@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "see train-video --fresh-blocks")
     t.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
                    help="stage 3 trains the small fixed-width fresh top instead (ours), see train-video --fresh-lite")
+    t.add_argument("--fresh-lite-input", choices=("c3", "c3+warp"), default="c3",
+                   help="with --fresh-lite: what it reads, see train-video --fresh-lite-input")
     t.add_argument("--fresh-levels", choices=("P5", "P4P5"), default="P4P5")  # flow.fresh_levels
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw",
                    help="both stages (the original's SGD at 2e-4 needs its 200k-iteration schedule)")
@@ -128,6 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--keyframe-interval must be >= 2 (distances 1..k-1 are the point)")
     if args.fresh_blocks is not None and args.fresh_lite is not None:
         p.error("--fresh-blocks and --fresh-lite are two kinds of fresh top: pass one")
+    if args.fresh_lite_input != "c3" and args.fresh_lite is None:
+        p.error("--fresh-lite-input needs --fresh-lite")
     if any(not 0 < s <= 1 for s in args.slow_motion):
         p.error(f"--slow-motion scales must be in (0, 1], got {args.slow_motion}")
     if args.amp == "auto":
@@ -262,6 +266,8 @@ class Recipe:
                 parts += ["--fresh-blocks", *a.fresh_blocks, "--fresh-levels", a.fresh_levels]
             if a.fresh_lite is not None:
                 parts += ["--fresh-lite", *a.fresh_lite, "--fresh-levels", a.fresh_levels]
+                if a.fresh_lite_input != "c3":
+                    parts += ["--fresh-lite-input", a.fresh_lite_input]
 
         def resume() -> list[Any] | None:
             saved = [p for p in (folder / "interrupt.pt", folder / "last.pt") if p.is_file()]

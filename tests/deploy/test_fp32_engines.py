@@ -78,13 +78,16 @@ def test_video_preset_keyframe_and_nonkeyframe_match_pytorch(tmp_path):
     _predict_video_like_pytorch(tmp_path, model, config, engine, [pair.img2, pair.img1, pair.img1[:, ::-1]])
 
 
-@pytest.mark.parametrize("fresh", [{"fresh_blocks": (1, 1)}, {"fresh_lite": (8, 16)}])
+@pytest.mark.parametrize("fresh", [{"fresh_blocks": (1, 1)}, {"fresh_lite": (8, 16)},
+                                   {"fresh_lite": (8, 16), "fresh_lite_input": "c3+warp"}])
 def test_fresh_top_model_exports_and_matches_pytorch_on_non_keyframes(tmp_path, fresh):
     """The transform component of a model with fresh top levels reads the current C3 by name."""
     config = tiny_config((96, 128), video=True).replace(flow={**fresh, "fresh_levels": "P4P5"})
     model = seeded_model(config)
     gate5 = model.fresh_top.gate5
     torch.nn.init.zeros_(gate5[-1].bias if isinstance(gate5, torch.nn.Sequential) else gate5.bias)  # half open
+    if model.fresh_top.sees_warp:  # a new corrector's estimate is the warp itself: give it a correction
+        torch.nn.init.normal_(model.fresh_top.lateral5.weight, std=0.1)
     export_model(model, config, tmp_path / "out", target="onnx", precision="fp32", parity_count=1)
     engine = load_engine(tmp_path / "out", device="cpu", backend="onnxruntime")
     key, current = _inputs(config)

@@ -10,13 +10,13 @@ SIZE = 96
 OUTPUTS = ("loc", "conf", "mask", "proto")
 
 
-def _config(lite=(8, 16), levels="P4P5", blocks=(0, 0)):
+def _config(lite=(8, 16), levels="P4P5", blocks=(0, 0), lite_input="c3"):
     scales = tuple((round(s * SIZE / 550, 2),) for s in (24, 48, 96, 192, 384))
     return get_config("yolact_edge_vid_resnet50_config", backbone={"name": "resnet18", "width_mult": 0.25},
                       fpn={"num_features": 32}, proto={"channels": 16}, preprocess={"input_size": (SIZE, SIZE)},
                       anchors={"scales": scales}, class_names=("a", "b"),
                       flow={"reduce_channels": 16, "encode_channels": 16, "fresh_lite": lite, "fresh_blocks": blocks,
-                            "fresh_levels": levels})
+                            "fresh_levels": levels, "fresh_lite_input": lite_input})
 
 
 def _set_gates(model, bias):
@@ -84,4 +84,57 @@ def test_bad_settings_are_clear_errors():
         _config((8, 16), blocks=(1, 1))
     with pytest.raises(ValueError, match="fresh_levels"):
         _config(levels="P3")
+    with pytest.raises(ValueError, match="fresh_lite_input"):
+        _config(lite_input="warp")
+    with pytest.raises(ValueError, match="set flow.fresh_lite too"):
+        _config((0, 0), lite_input="c3+warp")
     assert _config().flow.has_fresh_top and not _config((0, 0)).flow.has_fresh_top
+
+
+def _pair_inputs(model):
+    key, current = torch.randn(2, 1, 3, SIZE, SIZE)
+    state = model(key).state
+    (_, m4, m5), lateral, c3 = model.keyframe_features_and_c3(current)
+    return state, lateral, c3
+
+
+@pytest.mark.parametrize("levels", ["P5", "P4P5"])
+def test_a_new_warp_corrector_is_the_original_scheme_even_with_open_gates(levels):
+    """``fresh_lite_input="c3+warp"``: estimates are the warped levels plus corrections that start at 0."""
+    torch.manual_seed(0)
+    original = build_model(_config((0, 0), levels=levels)).eval()
+    corrector = build_model(_config(levels=levels, lite_input="c3+warp")).eval()
+    assert corrector.fresh_top.sees_warp and not build_model(_config()).fresh_top.sees_warp
+    corrector.load_state_dict(original.state_dict(), strict=False)
+    _set_gates(corrector, 40.0)
+    key, current = torch.randn(2, 1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        ref = original(current, keyframe_state=original(key).state)
+        out = corrector(current, keyframe_state=corrector(key).state)
+        state, lateral, c3 = _pair_inputs(corrector)
+        w4, w5 = corrector.warp_top_levels(lateral, state)
+        m4, m5 = corrector.fresh_top.estimate(c3, w4, w5)
+    for name in OUTPUTS:
+        torch.testing.assert_close(getattr(out, name), getattr(ref, name), rtol=0, atol=1e-6)
+    assert torch.equal(m5, w5) and (m4 is None if levels == "P5" else torch.equal(m4, w4))
+
+
+def test_a_trained_warp_corrector_reads_both_levels_and_its_loss_leaves_the_flow_alone():
+    torch.manual_seed(0)
+    model = build_model(_config(lite_input="c3+warp")).eval()
+    top = model.fresh_top
+    for lateral in (top.lateral4, top.lateral5):
+        torch.nn.init.normal_(lateral.weight, std=0.1)
+    with torch.no_grad():
+        state, lateral, c3 = _pair_inputs(model)
+        w4, w5 = model.warp_top_levels(lateral, state)
+        m4, m5 = top.estimate(c3, w4, w5)
+        assert not torch.allclose(m5, w5) and not torch.allclose(m4, w4)
+        m4_other_w5, _ = top.estimate(c3, w4, w5 + 1)
+        assert not torch.allclose(m4_other_w5, m4)  # W5 reaches the stride-16 stream as well
+    w4, w5 = w4.clone().requires_grad_(), w5.clone().requires_grad_()
+    _, _, e4, e5 = top(c3, w4, w5)
+    (e4.sum() + e5.sum()).backward()
+    assert w4.grad is None and w5.grad is None
+    with pytest.raises(ValueError, match="pass W4 and W5"):
+        top.estimate(c3)

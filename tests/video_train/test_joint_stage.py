@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,7 +166,7 @@ def test_fresh_lite_warm_up_trains_only_the_fresh_top_and_lowers_its_loss(videos
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.set_train_mode()
     first, last = warm_up_fresh_top(trainer.model, train, trainer.model_config.preprocess, iters=40, batch_size=2,
-                                    lr=3e-3, max_offset=2, seed=0, autocast=trainer.autocast,
+                                    lr=3e-3, offset_range=(1, 2), seed=0, autocast=trainer.autocast,
                                     prepare=trainer.to_device)
     assert math.isfinite(first) and last < first
     after = trainer.model.state_dict()
@@ -177,3 +178,26 @@ def test_fresh_lite_warm_up_trains_only_the_fresh_top_and_lowers_its_loss(videos
     trainer.max_iter = 2
     trainer.train()
     assert calls == []  # resumed past iteration 0: no second warm-up
+
+
+def test_a_warp_corrector_warms_up_on_pairs_and_trains_only_itself(videos, stage2_checkpoint, tmp_path):
+    """``fresh_lite_input="c3+warp"``: the warm-up warps a reference frame with the stage-2 flow net and
+    trains the corrections; flow net and everything else stay as they were."""
+    from yolactedge.train import fresh_warmup
+
+    train, _ = videos
+    config = tiny_train_config(tmp_path, max_iter=1, init=str(stage2_checkpoint))
+    trainer = VideoTrainer(config, train, flow={"fresh_lite": (8, 16), "fresh_lite_input": "c3+warp"},
+                           show_progress=False)
+    assert trainer.model.fresh_top.sees_warp and trainer.fresh_warmup_iters() == 3000
+    refs, frames = fresh_warmup.sample_pairs(train, 6, (1, 2), np.random.default_rng(0))
+    assert len(refs) == len(frames) == 6 and any(not np.array_equal(r, f) for r, f in zip(refs, frames))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.set_train_mode()
+    first, last = fresh_warmup.warm_up_fresh_top(trainer.model, train, trainer.model_config.preprocess, iters=40,
+                                                 batch_size=2, lr=3e-3, offset_range=(1, 2), seed=0,
+                                                 autocast=trainer.autocast, prepare=trainer.to_device)
+    assert math.isfinite(first) and last < first
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert {k for k in changed if "lateral" in k} and all(k.startswith("fresh_top.") for k in changed)

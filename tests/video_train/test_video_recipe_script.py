@@ -105,3 +105,14 @@ def test_fresh_lite_reaches_stage_3_and_excludes_fresh_blocks(tmp_path: Path, mo
     assert joint[at + 1:at + 5] == ["128", "256", "--fresh-levels", "P5"] and "--fresh-blocks" not in joint
     with pytest.raises(SystemExit):
         module.parse_args(["--out", str(tmp_path), "--fresh-lite", "8", "8", "--fresh-blocks", "1", "1"])
+    assert "--fresh-lite-input" not in joint
+    args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--fresh-lite", "128", "256",
+                              "--fresh-lite-input", "c3+warp"])
+    recipe = module.Recipe(args)
+    seen.clear()
+    monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
+    recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
+    joint = [str(p) for p in seen["joint"]]
+    assert joint[joint.index("--fresh-lite-input") + 1] == "c3+warp"
+    with pytest.raises(SystemExit):
+        module.parse_args(["--out", str(tmp_path), "--fresh-lite-input", "c3+warp"])

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from yolactedge.config.schema import FRESH_LEVELS
+from yolactedge.config.schema import FRESH_LEVELS, FRESH_LITE_INPUTS
 from yolactedge.data.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="joint: instead of the backbone's blocks, a small residual top of these channel widths at "
                         "stride 16 and 32, trained from scratch (ours, off by default; the same cost on every "
                         "backbone, BENCHMARKS.md)")
+    m.add_argument("--fresh-lite-input", choices=FRESH_LITE_INPUTS, default=None,
+                   help="joint, with --fresh-lite: c3+warp also feeds it the warped M4/M5, so it estimates a "
+                        "correction to the warp instead of M4/M5 from C3 alone (default c3, BENCHMARKS.md)")
     m.add_argument("--fresh-levels", choices=FRESH_LEVELS, default=None,
                    help="joint, with --fresh-blocks or --fresh-lite: which warped levels the fresh top refreshes "
                         "(default P4P5)")
@@ -254,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
                                                  ("--no-spa", args.no_spa), ("--p3-from-spa", args.p3_from_spa),
                                                  ("--fresh-blocks", args.fresh_blocks is not None),
                                                  ("--fresh-lite", args.fresh_lite is not None),
+                                                 ("--fresh-lite-input", args.fresh_lite_input is not None),
                                                  ("--fresh-levels", args.fresh_levels is not None))
                         if given]
             if ignored:
@@ -278,10 +282,14 @@ def run(args: argparse.Namespace) -> int:
                 raise SystemExit("error: --fresh-blocks and --fresh-lite are two kinds of fresh top: pass one")
             if args.fresh_levels is not None and args.fresh_blocks is None and args.fresh_lite is None:
                 raise SystemExit("error: --fresh-levels needs --fresh-blocks or --fresh-lite")
+            if args.fresh_lite_input is not None and args.fresh_lite is None:
+                raise SystemExit("error: --fresh-lite-input needs --fresh-lite")
             if args.fresh_blocks is not None:
                 flow["fresh_blocks"] = tuple(args.fresh_blocks)
             if args.fresh_lite is not None:
                 flow["fresh_lite"] = tuple(args.fresh_lite)
+            if args.fresh_lite_input is not None:
+                flow["fresh_lite_input"] = args.fresh_lite_input
             if args.fresh_levels is not None:
                 flow["fresh_levels"] = args.fresh_levels
             if flow:

@@ -93,6 +93,7 @@ class PostprocessConfig:
 
 
 FRESH_LEVELS = ("P5", "P4P5")  # warped levels the fresh top can refresh (``FlowConfig.fresh_levels``)
+FRESH_LITE_INPUTS = ("c3", "c3+warp")  # what the fixed-width fresh top reads (``FlowConfig.fresh_lite_input``)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class FlowConfig:
     # Or a small fixed-width top of these widths at stride 16 / 32, trained from scratch in stage 3
     # (ours, ``model/fresh_lite.py``): the same module, and cost, on every backbone; (0, 0): off.
     fresh_lite: tuple[int, int] = (0, 0)
+    # "c3+warp": the fixed-width top also reads the warped M4/M5 and estimates a correction to them
+    # (it starts as the warp itself) instead of re-deriving M4/M5 from C3 alone.
+    fresh_lite_input: str = "c3"
     fresh_levels: str = "P4P5"
     reduce_channels: int = 64
     encode_channels: int = 64
@@ -135,6 +139,11 @@ class FlowConfig:
             raise ValueError("flow.fresh_blocks and flow.fresh_lite are two kinds of fresh top: set one of them")
         if self.fresh_levels not in FRESH_LEVELS:
             raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {self.fresh_levels!r}")
+        if self.fresh_lite_input not in FRESH_LITE_INPUTS:
+            raise ValueError(f"flow.fresh_lite_input must be one of {FRESH_LITE_INPUTS}, got {self.fresh_lite_input!r}")
+        if self.fresh_lite_input != "c3" and not any(widths):
+            raise ValueError(f"flow.fresh_lite_input {self.fresh_lite_input!r} is an option of the fixed-width fresh "
+                             "top: set flow.fresh_lite too")
 
     @property
     def has_fresh_top(self) -> bool:

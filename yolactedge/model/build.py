@@ -54,7 +54,8 @@ def build_model(config: ModelConfig | str) -> Yolact:
                                        config.flow.fresh_levels, f)
         elif any(config.flow.fresh_lite):
             model.fresh_top = FreshLite(backbone.out_channels[0], tuple(config.flow.fresh_lite),
-                                        config.flow.fresh_levels, f)
+                                        config.flow.fresh_levels, f,
+                                        sees_warp=config.flow.fresh_lite_input == "c3+warp")
     model.config = config  # type: ignore[attr-defined]  # for callers; never read inside forward
     return model
 

@@ -53,6 +53,7 @@ class GatedTop(nn.Module):
     c4_blocks: nn.Module
     c5_blocks: nn.Module
     from_scratch = False  # True: random init (stage 3 warms it up, at a higher lr); False: copies of trained blocks
+    sees_warp = False  # True: ``estimate`` also reads the warped W4/W5 (and corrects them)
 
     def __init__(self, levels: str):
         super().__init__()
@@ -60,8 +61,10 @@ class GatedTop(nn.Module):
             raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {levels!r}")
         self.levels = levels
 
-    def estimate(self, c3: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """(M4 estimate or None, M5 estimate), built as the FPN builds them."""
+    def estimate(self, c3: torch.Tensor, w4: torch.Tensor | None = None,
+                 w5: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(M4 estimate or None, M5 estimate), built as the FPN builds them (from C3 alone: the
+        warped W4/W5 are read only by tops that ``sees_warp``)."""
         c4 = self.c4_blocks(c3)
         m5 = self.lateral5(self.c5_blocks(c4))
         m4 = self.lateral4(c4) + resize_bilinear(m5, c4.shape[-2:]) if self.levels == "P4P5" else None
@@ -112,5 +115,5 @@ class FreshTop(GatedTop):
 
     def forward(self, c3: torch.Tensor, w4: torch.Tensor, w5: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(refreshed W4, refreshed W5, M4 estimate or None, M5 estimate)."""
-        m4, m5 = self.estimate(c3)
+        m4, m5 = self.estimate(c3, w4, w5)
         return (*self.blend(w4, w5, m4, m5), m4, m5)

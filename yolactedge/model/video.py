@@ -50,6 +50,18 @@ class VideoMixin:
         return self.flow_net(self.flow_net_pre_convs(lateral), source, with_level1=with_level1,
                              level1_flow_only=level1_flow_only)
 
+    def warp_top_levels(self, lateral: torch.Tensor, state: KeyframeState,
+                        flows=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keyframe's phase-1 M4/M5 warped to the current frame (W4, W5), before any refinement."""
+        if flows is None:
+            flows = self.estimate_flow(lateral, state)
+        (flow4, scale4, bias4), (flow5, scale5, bias5) = flows[-2:]
+        key4, key5 = state.feats[1], state.feats[2]
+        if key4.shape[0] != lateral.shape[0]:
+            key4 = key4.expand(lateral.shape[0], *key4.shape[1:])
+            key5 = key5.expand(lateral.shape[0], *key5.shape[1:])
+        return warp_with_scale(key4, flow4, scale4, bias4), warp_with_scale(key5, flow5, scale5, bias5)
+
     def partial_feature_transform(self, lateral: torch.Tensor, state: KeyframeState, flows=None,
                                   c3: torch.Tensor | None = None, aux: dict | None = None) -> tuple[torch.Tensor, ...]:
         """Warp the keyframe's phase-1 M4/M5, rebuild M3 from the current C3 lateral, refine (SPA).
@@ -60,15 +72,7 @@ class VideoMixin:
         warped features first, so M3 and SPA see the refreshed ones; ``aux`` (a dict) receives the
         estimates as ``"fresh_m5"`` (and ``"fresh_m4"``) for their training loss.
         """
-        if flows is None:
-            flows = self.estimate_flow(lateral, state)
-        (flow4, scale4, bias4), (flow5, scale5, bias5) = flows[-2:]
-        key4, key5 = state.feats[1], state.feats[2]
-        if key4.shape[0] != lateral.shape[0]:
-            key4 = key4.expand(lateral.shape[0], *key4.shape[1:])
-            key5 = key5.expand(lateral.shape[0], *key5.shape[1:])
-        w4 = warp_with_scale(key4, flow4, scale4, bias4)
-        w5 = warp_with_scale(key5, flow5, scale5, bias5)
+        w4, w5 = self.warp_top_levels(lateral, state, flows)
         fresh_top = getattr(self, "fresh_top", None)
         if fresh_top is not None:
             if c3 is None:

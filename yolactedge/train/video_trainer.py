@@ -843,7 +843,7 @@ class VideoTrainer(VideoStageTrainer):
         cfg = self.config
         self.set_train_mode()
         warm_up_fresh_top(self.model, self.train_set, self.model_config.preprocess, iters=iters,
-                          batch_size=cfg.batch_size, lr=cfg.fresh_warmup_lr, max_offset=cfg.offset_range[1],
+                          batch_size=cfg.batch_size, lr=cfg.fresh_warmup_lr, offset_range=cfg.offset_range,
                           seed=cfg.seed, autocast=self.autocast, prepare=self.to_device,
                           show_progress=self.show_progress and _tty())
 
