@@ -15,7 +15,7 @@ Every scheme of every runtime is interleaved in one loop; ratios are taken withi
 copy of the config interleaved in the same loop. SPA runs on non-keyframes only, so each depth's
 ratio is taken against its own copy's keyframe. ``--fresh-blocks C4 C5``: one more copy with the
 fresh top levels (``flow.fresh_blocks``, ours; ``--fresh-levels``), timed the same way; ``--fresh-lite W16 W32``:
-one with the small fixed-width fresh top (``flow.fresh_lite``).
+one with the small fixed-width fresh top (``flow.fresh_lite``; ``--fresh-lite-input c3``: the kind that reads C3 alone).
 """
 from __future__ import annotations
 
@@ -47,14 +47,14 @@ def schemes(engine: PyTorchEngine, key_x: torch.Tensor, cur_x: torch.Tensor, run
 
 def variants(spa_depths: list[int], fresh_blocks: tuple[int, int] | None,
              fresh_levels: str = "P4P5", fresh_lite: tuple[int, int] | None = None,
-             fresh_lite_input: str = "c3") -> list[tuple[str, dict]]:
+             fresh_lite_input: str = "c3+warp") -> list[tuple[str, dict]]:
     """(label suffix, flow changes) of each config copy to time."""
     out = [("" if list(spa_depths) == [1] else f", SPA {depth}", {"spa_depth": depth}) for depth in spa_depths]
     if fresh_blocks is not None:
         out.append((f", fresh {fresh_levels} {tuple(fresh_blocks)}",
                     {"fresh_blocks": tuple(fresh_blocks), "fresh_levels": fresh_levels}))
     if fresh_lite is not None:
-        reads = "" if fresh_lite_input == "c3" else f" reads {fresh_lite_input}"
+        reads = "" if fresh_lite_input == "c3+warp" else f" reads {fresh_lite_input}"
         out.append((f", fresh lite {fresh_levels} {tuple(fresh_lite)}{reads}",
                     {"fresh_lite": tuple(fresh_lite), "fresh_levels": fresh_levels,
                      "fresh_lite_input": fresh_lite_input}))
@@ -63,7 +63,7 @@ def variants(spa_depths: list[int], fresh_blocks: tuple[int, int] | None,
 
 def measure(config: str, size: int, rounds: int, runtimes: list[str], spa_depths: list[int] = (1,),
             fresh_blocks: tuple[int, int] | None = None, fresh_levels: str = "P4P5",
-            fresh_lite: tuple[int, int] | None = None, fresh_lite_input: str = "c3") -> dict[tuple[str, str], float]:
+            fresh_lite: tuple[int, int] | None = None, fresh_lite_input: str = "c3+warp") -> dict[tuple[str, str], float]:
     """The network as ``YolactEdge`` runs it: ``PyTorchEngine`` with and without its inference copy,
     for each variant of the config."""
     key_x, cur_x = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
@@ -89,8 +89,8 @@ def main() -> None:
                         help="also time a copy with the fresh top levels from this many C4/C5-stage blocks")
     parser.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
                         help="also time a copy with the small fixed-width fresh top of these widths")
-    parser.add_argument("--fresh-lite-input", choices=FRESH_LITE_INPUTS, default="c3",
-                        help="what the fixed-width top reads (c3+warp: it also reads the warped M4/M5)")
+    parser.add_argument("--fresh-lite-input", choices=FRESH_LITE_INPUTS, default="c3+warp",
+                        help="what the fixed-width top reads (c3: C3 alone, not the warped M4/M5)")
     parser.add_argument("--fresh-levels", choices=FRESH_LEVELS, default="P4P5")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

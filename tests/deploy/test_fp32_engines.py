@@ -78,7 +78,7 @@ def test_video_preset_keyframe_and_nonkeyframe_match_pytorch(tmp_path):
     _predict_video_like_pytorch(tmp_path, model, config, engine, [pair.img2, pair.img1, pair.img1[:, ::-1]])
 
 
-@pytest.mark.parametrize("fresh", [{"fresh_blocks": (1, 1)}, {"fresh_lite": (8, 16)},
+@pytest.mark.parametrize("fresh", [{"fresh_blocks": (1, 1)}, {"fresh_lite": (8, 16), "fresh_lite_input": "c3"},
                                    {"fresh_lite": (8, 16), "fresh_lite_input": "c3+warp"}])
 def test_fresh_top_model_exports_and_matches_pytorch_on_non_keyframes(tmp_path, fresh):
     """The transform component of a model with fresh top levels reads the current C3 by name."""

@@ -86,8 +86,19 @@ def test_bad_settings_are_clear_errors():
         _config(levels="P3")
     with pytest.raises(ValueError, match="fresh_lite_input"):
         _config(lite_input="warp")
-    with pytest.raises(ValueError, match="set flow.fresh_lite too"):
-        _config((0, 0), lite_input="c3+warp")
+
+
+def test_the_lite_top_corrects_the_warp_by_default_and_older_stored_configs_keep_reading_c3():
+    """Configs stored before ``fresh_lite_input`` existed describe a top that read C3 only."""
+    from yolactedge.config.schema import FlowConfig, ModelConfig
+
+    assert FlowConfig(fresh_lite=(8, 16)).fresh_lite_input == "c3+warp"
+    stored = _config().to_dict()
+    assert stored["flow"]["fresh_lite_input"] == "c3"
+    del stored["flow"]["fresh_lite_input"]
+    assert ModelConfig.from_dict(stored).flow.fresh_lite_input == "c3"
+    current = _config(lite_input="c3+warp")
+    assert ModelConfig.from_dict(current.to_dict()) == current
     assert _config().flow.has_fresh_top and not _config((0, 0)).flow.has_fresh_top
 
 
@@ -138,3 +149,22 @@ def test_a_trained_warp_corrector_reads_both_levels_and_its_loss_leaves_the_flow
     assert w4.grad is None and w5.grad is None
     with pytest.raises(ValueError, match="pass W4 and W5"):
         top.estimate(c3)
+
+
+def test_prototype_reuse_keeps_the_fresh_top():
+    """Reusing the keyframe's prototypes still refreshes the levels the heads see: skipping the fresh top
+    there cost the corrector's model ~20 box AP on the benchmark (BENCHMARKS.md)."""
+    torch.manual_seed(0)
+    corrector = build_model(_config(lite_input="c3+warp")).eval()
+    for lateral in (corrector.fresh_top.lateral4, corrector.fresh_top.lateral5):
+        torch.nn.init.normal_(lateral.weight, std=0.1)
+    _set_gates(corrector, 40.0)
+    plain = build_model(_config((0, 0))).eval()
+    plain.load_state_dict({k: v for k, v in corrector.state_dict().items() if not k.startswith("fresh_top.")})
+    key, current = torch.randn(2, 1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        state, plain_state = corrector(key).state, plain(key).state
+        out = corrector(current, keyframe_state=state, reuse_prototypes=True)
+        ref = plain(current, keyframe_state=plain_state, reuse_prototypes=True)
+    torch.testing.assert_close(out.proto, ref.proto, rtol=0, atol=1e-6)  # the keyframe's, warped alike
+    assert not torch.allclose(out.conf, ref.conf, atol=1e-4)

@@ -20,7 +20,7 @@ def test_pairs_and_estimate_loss(video_root):
     exact.fresh_top.copy_from(exact.backbone, lats[0], lats[1])
     loss, warped = script.estimate_loss(exact, pairs, config.preprocess, batch=2)
     assert loss == pytest.approx(0, abs=1e-5) and warped > 1e-3
-    lite = build_model(config.replace(flow={"fresh_lite": (8, 16)})).eval()
+    lite = build_model(config.replace(flow={"fresh_lite": (8, 16), "fresh_lite_input": "c3"})).eval()
     assert script.estimate_loss(lite, pairs, config.preprocess)[0] > 0.05
     corrects = build_model(config.replace(flow={"fresh_lite": (8, 16), "fresh_lite_input": "c3+warp"})).eval()
     loss, warped = script.estimate_loss(corrects, pairs, config.preprocess)

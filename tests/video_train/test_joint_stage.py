@@ -159,7 +159,7 @@ def test_fresh_lite_warm_up_trains_only_the_fresh_top_and_lowers_its_loss(videos
 
     train, _ = videos
     config = tiny_train_config(tmp_path, max_iter=1, init=str(stage2_checkpoint))
-    trainer = VideoTrainer(config, train, flow={"fresh_lite": (8, 16)}, show_progress=False)
+    trainer = VideoTrainer(config, train, flow={"fresh_lite": (8, 16), "fresh_lite_input": "c3"}, show_progress=False)
     assert trainer.fresh_warmup_iters() == 3000
     blocks = VideoTrainer(config, train, flow={"fresh_blocks": (1, 1)}, show_progress=False)
     assert blocks.fresh_warmup_iters() == 0

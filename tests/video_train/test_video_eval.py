@@ -106,8 +106,9 @@ def test_fresh_lite_from_the_command_line(flow_root, video_root, stage1_checkpoi
     assert joint.config.flow.fresh_lite == (8, 16) and joint.config.flow.fresh_levels == "P5"
     assert joint.train_state["train_config"]["fresh_lr_mult"] == 5
     assert "fresh_top.gate5.2.weight" in joint.state_dict and "fresh_top.c4_blocks.0.conv1.weight" in joint.state_dict
-    with pytest.raises(SystemExit, match="needs --fresh-lite"):
-        _cli([*joint_args, "--fresh-lite-input", "c3+warp"])
-    assert _cli([*joint_args, "--fresh-lite", "8", "16", "--fresh-lite-input", "c3+warp", "--fresh-warmup", "2"]) == 0
-    joint = read_checkpoint(tmp_path / "joint" / "last.pt")
     assert joint.config.flow.fresh_lite_input == "c3+warp" and "fresh_top.warp_in5.weight" in joint.state_dict
+    with pytest.raises(SystemExit, match="needs --fresh-lite"):
+        _cli([*joint_args, "--fresh-lite-input", "c3"])
+    assert _cli([*joint_args, "--fresh-lite", "8", "16", "--fresh-lite-input", "c3", "--fresh-warmup", "2"]) == 0
+    joint = read_checkpoint(tmp_path / "joint" / "last.pt")
+    assert joint.config.flow.fresh_lite_input == "c3" and "fresh_top.warp_in5.weight" not in joint.state_dict

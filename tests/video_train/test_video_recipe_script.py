@@ -26,7 +26,7 @@ def run_script(out: Path, stage1: Path, *extra: str) -> subprocess.CompletedProc
 @pytest.mark.slow
 def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) -> None:
     out = tmp_path / "recipe"
-    first = run_script(out, stage1_checkpoint, "--joint-iters", "2")
+    first = run_script(out, stage1_checkpoint, "--joint-iters", "2", "--fresh-warmup", "2")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
 
     results = json.loads((out / "results.json").read_text())
@@ -53,16 +53,17 @@ def test_video_recipe_runs_and_resumes(tmp_path: Path, stage1_checkpoint: Path) 
     assert "| k=5 |" in report and "vs keyframe interval 1" in report
     commands = (out / "commands.sh").read_text()
     for expected in ("yolactedge synth video", "yolactedge synth flow", "train-video --stage flow",
-                     "train-video --stage joint", "--reuse-prototypes --reuse-heads 0.05", "--keyframe-interval 1"):
+                     "train-video --stage joint", "--fresh-lite 128 256 --fresh-levels P4P5 --fresh-warmup 2",
+                     "--reuse-prototypes --reuse-heads 0.05", "--keyframe-interval 1"):
         assert expected in commands
     assert commands.count("yolactedge val-video") == 5 and "--motion-scale 0.25" in commands
 
-    second = run_script(out, stage1_checkpoint, "--joint-iters", "2")
+    second = run_script(out, stage1_checkpoint, "--joint-iters", "2", "--fresh-warmup", "2")
     assert second.returncode == 0, second.stdout[-4000:]
     assert "[run]" not in second.stdout and second.stdout.count("[skip]") == 11
     assert json.loads((out / "results.json").read_text())["schemes"] == results["schemes"]
 
-    changed = run_script(out, stage1_checkpoint, "--joint-iters", "3")
+    changed = run_script(out, stage1_checkpoint, "--joint-iters", "3", "--fresh-warmup", "2")
     assert changed.returncode != 0 and "pass --force joint" in changed.stderr
 
 
@@ -86,33 +87,34 @@ def test_stage3_options_reach_the_cli_command(tmp_path: Path, monkeypatch: pytes
     assert joint[joint.index("--joint-data") + 1] == "coco_root" and joint[joint.index("--joint-batch") + 1] == "4"
     assert "--joint-data" not in flow and "--fresh-blocks" not in flow
     at = joint.index("--fresh-blocks")
-    assert joint[at + 1:at + 5] == ["2", "1", "--fresh-levels", "P4P5"]
+    assert joint[at + 1:at + 5] == ["2", "1", "--fresh-levels", "P4P5"] and "--fresh-lite" not in joint
     assert ("--amp" in joint) == (args.amp == "bf16")
 
 
-def test_fresh_lite_reaches_stage_3_and_excludes_fresh_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fresh_lite_is_stage_3_default_and_original_scheme_turns_it_off(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmark_scripts import load_benchmark
 
     module = load_benchmark("video_recipe")
-    args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--fresh-lite", "128", "256",
-                              "--fresh-levels", "P5"])
-    recipe = module.Recipe(args)
-    seen: dict[str, list] = {}
-    monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
-    recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
-    joint = [str(p) for p in seen["joint"]]
+
+    def joint_command(*argv: str) -> list[str]:
+        recipe = module.Recipe(module.parse_args(["--out", str(tmp_path), "--device", "cpu", *argv]))
+        seen: dict[str, list] = {}
+        monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
+        recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
+        return [str(p) for p in seen["joint"]]
+
+    joint = joint_command()
     at = joint.index("--fresh-lite")
-    assert joint[at + 1:at + 5] == ["128", "256", "--fresh-levels", "P5"] and "--fresh-blocks" not in joint
-    with pytest.raises(SystemExit):
-        module.parse_args(["--out", str(tmp_path), "--fresh-lite", "8", "8", "--fresh-blocks", "1", "1"])
-    assert "--fresh-lite-input" not in joint
-    args = module.parse_args(["--out", str(tmp_path), "--device", "cpu", "--fresh-lite", "128", "256",
-                              "--fresh-lite-input", "c3+warp"])
-    recipe = module.Recipe(args)
-    seen.clear()
-    monkeypatch.setattr(recipe, "run", lambda step, folder, parts, resume=None: seen.setdefault(step, parts))
-    recipe.train("joint", tmp_path / "videos", tmp_path / "flow.pt")
-    joint = [str(p) for p in seen["joint"]]
-    assert joint[joint.index("--fresh-lite-input") + 1] == "c3+warp"
-    with pytest.raises(SystemExit):
-        module.parse_args(["--out", str(tmp_path), "--fresh-lite-input", "c3+warp"])
+    assert joint[at + 1:at + 5] == ["128", "256", "--fresh-levels", "P4P5"] and "--fresh-lite-input" not in joint
+    joint = joint_command("--fresh-lite", "64", "128", "--fresh-levels", "P5", "--fresh-lite-input", "c3",
+                          "--fresh-warmup", "10")
+    at = joint.index("--fresh-lite")
+    assert joint[at + 1:at + 5] == ["64", "128", "--fresh-levels", "P5"] and "--fresh-blocks" not in joint
+    assert joint[joint.index("--fresh-lite-input") + 1] == "c3" and joint[joint.index("--fresh-warmup") + 1] == "10"
+    joint = joint_command("--original-scheme")
+    assert not any(p.startswith("--fresh") for p in joint)
+    for bad in (["--fresh-lite", "8", "8", "--fresh-blocks", "1", "1"], ["--original-scheme", "--fresh-lite", "8", "8"],
+                ["--original-scheme", "--fresh-warmup", "5"], ["--fresh-blocks", "1", "1", "--fresh-lite-input", "c3"]):
+        with pytest.raises(SystemExit):
+            module.parse_args(["--out", str(tmp_path), *bad])

@@ -53,11 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "more accurate, more expensive non-keyframes, BENCHMARKS.md)")
     m.add_argument("--fresh-lite", type=int, nargs=2, default=None, metavar=("W16", "W32"),
                    help="joint: instead of the backbone's blocks, a small residual top of these channel widths at "
-                        "stride 16 and 32, trained from scratch (ours, off by default; the same cost on every "
-                        "backbone, BENCHMARKS.md)")
+                        "stride 16 and 32 that corrects the warped M4/M5, trained from scratch (ours; the same cost "
+                        "on every backbone; 128 256: what the recipe uses, BENCHMARKS.md)")
     m.add_argument("--fresh-lite-input", choices=FRESH_LITE_INPUTS, default=None,
-                   help="joint, with --fresh-lite: c3+warp also feeds it the warped M4/M5, so it estimates a "
-                        "correction to the warp instead of M4/M5 from C3 alone (default c3, BENCHMARKS.md)")
+                   help="joint, with --fresh-lite: what it reads (default c3+warp: C3 and the warped M4/M5, and it "
+                        "adds corrections to the warp; c3: it re-derives M4/M5 from C3 alone, BENCHMARKS.md)")
     m.add_argument("--fresh-levels", choices=FRESH_LEVELS, default=None,
                    help="joint, with --fresh-blocks or --fresh-lite: which warped levels the fresh top refreshes "
                         "(default P4P5)")

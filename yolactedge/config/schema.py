@@ -112,9 +112,9 @@ class FlowConfig:
     # Or a small fixed-width top of these widths at stride 16 / 32, trained from scratch in stage 3
     # (ours, ``model/fresh_lite.py``): the same module, and cost, on every backbone; (0, 0): off.
     fresh_lite: tuple[int, int] = (0, 0)
-    # "c3+warp": the fixed-width top also reads the warped M4/M5 and estimates a correction to them
-    # (it starts as the warp itself) instead of re-deriving M4/M5 from C3 alone.
-    fresh_lite_input: str = "c3"
+    # "c3+warp": the fixed-width top also reads the warped M4/M5 and adds corrections to them (it
+    # starts as the warp itself); "c3": it re-derives M4/M5 from C3 alone (measured worse, BENCHMARKS.md).
+    fresh_lite_input: str = "c3+warp"
     fresh_levels: str = "P4P5"
     reduce_channels: int = 64
     encode_channels: int = 64
@@ -141,9 +141,6 @@ class FlowConfig:
             raise ValueError(f"flow.fresh_levels must be one of {FRESH_LEVELS}, got {self.fresh_levels!r}")
         if self.fresh_lite_input not in FRESH_LITE_INPUTS:
             raise ValueError(f"flow.fresh_lite_input must be one of {FRESH_LITE_INPUTS}, got {self.fresh_lite_input!r}")
-        if self.fresh_lite_input != "c3" and not any(widths):
-            raise ValueError(f"flow.fresh_lite_input {self.fresh_lite_input!r} is an option of the fixed-width fresh "
-                             "top: set flow.fresh_lite too")
 
     @property
     def has_fresh_top(self) -> bool:
@@ -217,6 +214,9 @@ class ModelConfig:
             "postprocess": PostprocessConfig, "flow": FlowConfig,
         }
         values = dict(data)
+        flow = values.get("flow")
+        if flow is not None and "fresh_lite" in flow and "fresh_lite_input" not in flow:
+            values["flow"] = {**flow, "fresh_lite_input": "c3"}  # stored before the option: C3 was all it read
         for key, kind in nested.items():
             if values.get(key) is not None:
                 values[key] = build(kind, values[key])

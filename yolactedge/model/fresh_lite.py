@@ -2,9 +2,10 @@
 
 ``FreshTop`` copies the backbone's own C4/C5 blocks, so its cost and what it computes scale with the
 backbone (two blocks are all of ResNet-18's C4 but 2 of ResNet-101's 23). This module is a small
-residual top of fixed widths, trained from scratch in stage 3 to imitate the FPN's M4/M5 from the
-current frame's C3: what it costs on R-101 and what it wins on the benchmark's network are measured
-for one and the same module.
+residual top of fixed widths, trained from scratch in stage 3 to turn the warped M4/M5 into the
+current frame's (or, with ``sees_warp`` off, to imitate them from the current frame's C3 alone):
+what it costs on R-101 and what it wins on the benchmark's network are measured for one and the
+same module.
 """
 from __future__ import annotations
 
